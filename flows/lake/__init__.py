@@ -1,0 +1,1 @@
+"""The raw Parquet lake: dataset registry and the atomic, streaming partition writer."""
