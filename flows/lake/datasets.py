@@ -118,7 +118,7 @@ DATASETS: dict[str, DatasetSpec] = {
             aws.to_ssm_service_row),
         DatasetSpec(
             "gcp__compute_instances", "gcp", "Cloud Asset compute.googleapis.com/Instance assets, content RESOURCE",
-            _schema(asset_name=S, project_id=S, zone=S, instance_name=S, instance_id=S, status=S,
+            _schema(asset_name=S, project_id=S, zone=S, instance_name=S, project_number=S, instance_id=S, status=S,
                     machine_type=S, hostname=S, private_ip_address=S, creation_timestamp=TS,
                     last_start_timestamp=TS, last_stop_timestamp=TS, boot_licenses=S, labels_json=S,
                     update_time=TS),

@@ -112,6 +112,11 @@ def _servers_offering(offerings: list[dict[str, Any]]) -> dict[str, Any]:
     return {}
 
 
+def _sub_plan(value: Any) -> str | None:
+    """The API spec says ``{"type": "P2"}``; Microsoft's docs and real traffic also show plain ``"P2"``."""
+    return value.get("type") if isinstance(value, dict) else value
+
+
 def to_security_connector_row(row: dict[str, Any]) -> dict[str, Any]:
     """``microsoft.security/securityconnectors``: the Defender for Servers plan of AWS accounts / GCP projects."""
     props = row["properties"]
@@ -123,7 +128,7 @@ def to_security_connector_row(row: dict[str, Any]) -> dict[str, Any]:
         "environment_name": props["environmentName"],
         "hierarchy_identifier": str(props["hierarchyIdentifier"]),
         "servers_offering_type": servers.get("offeringType"),
-        "servers_sub_plan": dig(servers, "subPlan", "type"),
+        "servers_sub_plan": _sub_plan(servers.get("subPlan")),
         "offerings_json": json_text(props.get("offerings")),
     }
 
@@ -131,8 +136,11 @@ def to_security_connector_row(row: dict[str, Any]) -> dict[str, Any]:
 def to_security_assessment_row(row: dict[str, Any]) -> dict[str, Any]:
     """``microsoft.security/assessments``: Defender for Cloud's own verdict on a resource."""
     props = row["properties"]
+    # Resource Graph spells resourceDetails.Source/Id, the REST API source/id; AWS and GCP rows carry the
+    # Azure-side entity id (".../securityentitydata/aws-ec2-instance-<id>-<region>") in additionalData.
     details = props.get("resourceDetails") or {}
-    assessed = details.get("Id") or details.get("id") or details.get("ResourceId") or details.get("NativeResourceId")
+    assessed = (details.get("Id") or details.get("id")
+                or dig(props, "additionalData", "AzureResourceId"))
     return {
         "resource_id": row["id"].lower(),
         "assessment_key": row["name"],

@@ -48,6 +48,15 @@ def _boot_licenses(data: dict[str, Any]) -> str | None:
     return None
 
 
+def project_number(asset: dict[str, Any]) -> str | None:
+    """The project *number* (what Defender's GCP connectors key on), from ``ancestors`` or ``resource.parent``."""
+    for ancestor in asset.get("ancestors") or []:
+        if ancestor.startswith("projects/"):
+            return ancestor.split("/", 1)[1]
+    parent = dig(asset, "resource", "parent") or ""
+    return parent.rsplit("/", 1)[1] if "/projects/" in parent else None
+
+
 def to_compute_instance_row(asset: dict[str, Any]) -> dict[str, Any]:
     """An ``RESOURCE`` asset of type ``compute.googleapis.com/Instance``."""
     data = asset["resource"]["data"]
@@ -55,6 +64,7 @@ def to_compute_instance_row(asset: dict[str, Any]) -> dict[str, Any]:
     return {
         "asset_name": asset["name"],
         **split_asset_name(asset["name"]),
+        "project_number": project_number(asset),
         "instance_id": str(data["id"]),
         "status": data["status"],
         "machine_type": _last_segment(data.get("machineType")),

@@ -1,0 +1,108 @@
+"""One typed, validated settings object, read from a TOML file at start-up.
+
+Every tunable has a default and a comment. Unknown keys are errors (a typo must not be silently ignored),
+and validation errors are turned into one clear line naming the bad key (see ``load_settings``).
+Secrets never live here: SMTP passwords come from an environment variable named in the config.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+Plan = Literal["p2", "p1", "off"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OutputSettings(Section):
+    data_dir: Path = Path("edrcov-data")  # lake/, edrcov.duckdb and reports/ live below this folder
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.data_dir / "lake"
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "edrcov.duckdb"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+
+class EvidenceSettings(Section):
+    stale_after_days: int = Field(7, ge=1, le=90)  # inventory older than this is not evidence of absence
+    extra_catalogue: Path | None = None  # a CSV with the catalogue's columns, appended to the built-in rules
+
+
+class PlanSettings(Section):
+    """Defender for Servers plan per AWS account / GCP project where no security connector says it."""
+
+    aws_accounts: dict[str, Plan] = {}
+    gcp_projects: dict[str, Plan] = {}
+    default_aws: Plan | None = None
+    default_gcp: Plan | None = None
+
+
+class ExemptionSettings(Section):
+    tag: str = "edrcov-exempt"  # tag / label whose value is the reason
+    until_tag: str = "edrcov-exempt-until"  # tag / label with the expiry date (YYYY-MM-DD)
+    file: Path | None = None  # CSV: machine (id or name), reason, expires
+
+
+class DemoSettings(Section):
+    machines: int = Field(3000, ge=10, le=5_000_000)
+    seed: int = 42
+
+
+class ReportSettings(Section):
+    list_cap: int = Field(200, ge=10, le=5000)  # longest lists in HTML; the database keeps everything
+
+
+class Settings(Section):
+    output: OutputSettings = OutputSettings()
+    evidence: EvidenceSettings = EvidenceSettings()
+    plans: PlanSettings = PlanSettings()
+    exemptions: ExemptionSettings = ExemptionSettings()
+    demo: DemoSettings = DemoSettings()
+    reports: ReportSettings = ReportSettings()
+    snapshot_date: date | None = None  # normally today (UTC); set to replay a given night
+
+    @field_validator("snapshot_date", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the bad key."""
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{key}: {first['msg']}{more}"
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read and validate a TOML config; ``None`` gives the defaults (the demo estate)."""
+    if path is None:
+        return Settings()
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc)}") from None

@@ -1,0 +1,30 @@
+-- Azure VMs of the snapshot being built, in the canonical machine shape (before OS and power mapping).
+-- Grain: one row per Azure VM resource id.
+with vms as (
+    select *
+    from staging.stg_azure__virtual_machines
+    where snapshot_date = getvariable('snapshot_date')
+    qualify row_number() over (partition by resource_id order by extracted_at desc) = 1
+)
+
+select
+    'azure:' || resource_id as machine_key,
+    'azure' as cloud,
+    'azure_vm' as resource_kind,
+    subscription_id as scope_id,
+    subscription_id as extract_scope,
+    machine_name,
+    coalesce(computer_name, machine_name) as host_name,
+    resource_id as native_id,
+    resource_id as azure_resource_id,
+    region,
+    lower(concat_ws(' ', os_type, os_name, image_offer, image_sku)) as os_hint,
+    coalesce(os_name || coalesce(' ' || os_version, ''), image_offer || ' ' || image_sku, os_type) as os_name,
+    'azure' as power_vocabulary,
+    coalesce(power_state_code, 'PowerState/unknown') as provider_power_state,
+    tags,
+    time_created as created_at,
+    cast(null as timestamptz) as last_started_at,
+    cast(null as timestamptz) as last_stopped_at,
+    snapshot_date
+from vms

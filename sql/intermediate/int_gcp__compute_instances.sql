@@ -1,0 +1,43 @@
+-- GCP Compute Engine instances of the snapshot being built, in the canonical machine shape, with the OS
+-- from the OS Config inventory when there is one (else from the boot disk licences).
+-- Grain: one row per instance asset name.
+with instances as (
+    select *
+    from staging.stg_gcp__compute_instances
+    where snapshot_date = getvariable('snapshot_date')
+    qualify row_number() over (partition by asset_name order by extracted_at desc) = 1
+),
+
+inventories as (
+    select asset_name, any_value(os_long_name) as os_long_name, any_value(os_short_name) as os_short_name,
+        any_value(os_hostname) as os_hostname
+    from staging.stg_gcp__os_inventories
+    where snapshot_date = getvariable('snapshot_date')
+    group by all
+)
+
+select
+    'gcp:' || i.project_id || ':' || i.instance_id as machine_key,
+    'gcp' as cloud,
+    'gcp_instance' as resource_kind,
+    i.project_id as scope_id,
+    i.scope as extract_scope,
+    i.project_number,
+    i.machine_name,
+    coalesce(inv.os_hostname, i.hostname, i.machine_name) as host_name,
+    lower(split_part(coalesce(inv.os_hostname, i.hostname, i.machine_name), '.', 1)) as short_host_name,
+    i.asset_name as native_id,
+    i.asset_name,
+    i.instance_id,
+    i.zone as region,
+    lower(concat_ws(' ', inv.os_short_name, inv.os_long_name, replace(i.boot_licenses, '-', ' '))) as os_hint,
+    coalesce(inv.os_long_name, i.boot_licenses) as os_name,
+    'gcp' as power_vocabulary,
+    i.status as provider_power_state,
+    i.labels as tags,
+    i.creation_timestamp as created_at,
+    i.last_start_timestamp as last_started_at,
+    i.last_stop_timestamp as last_stopped_at,
+    i.snapshot_date
+from instances as i
+left join inventories as inv using (asset_name)

@@ -1,0 +1,23 @@
+-- Every identifier under which evidence about a machine can arrive: its Azure resource id (VM or Arc,
+-- including Arc records merged into an EC2/GCP machine), its EC2 instance id, its GCP asset name.
+-- Grain: one row per (id_kind, id_value); each identifier belongs to exactly one machine.
+select machine_key, 'azure_resource_id' as id_kind, native_id as id_value, 'native' as via
+from intermediate.int_machines__unioned
+where resource_kind in ('azure_vm', 'azure_arc')
+
+union all
+
+select machine_key, 'azure_resource_id', arc_resource_id, 'arc'
+from intermediate.int_arc_cloud_matches
+
+union all
+
+select machine_key, 'aws_instance', scope_id || ':' || native_id, 'native'
+from intermediate.int_machines__unioned
+where resource_kind = 'aws_ec2'
+
+union all
+
+select machine_key, 'gcp_asset', native_id, 'native'
+from intermediate.int_machines__unioned
+where resource_kind = 'gcp_instance'

@@ -1,0 +1,129 @@
+-- The EDR verdict per machine with the evidence behind it, its Defender for Servers plan and exemption.
+-- Order of decision: unsupported OS -> not_applicable; a healthy supported EDR -> protected; an active
+-- exemption -> exempt; an EDR found but failed -> unhealthy; evidence unreadable (source failed, no or
+-- stale inventory) -> unknown; otherwise, with fresh complete evidence and no EDR -> not_installed.
+-- Grain: one row per machine_key.
+with machines as (
+    select * from intermediate.int_machines__unioned
+),
+
+products as (
+    select machine_key, product_id, any_value(product_name) as product_name,
+        case
+            when bool_or(health = 'failed') then 'failed'
+            when bool_or(health = 'healthy') then 'healthy'
+            else 'pending'
+        end as product_health
+    from intermediate.int_edr_evidence
+    group by all
+),
+
+product_summary as (
+    select machine_key,
+        bool_or(product_health = 'healthy') as has_healthy_edr,
+        bool_or(product_health <> 'healthy') as has_failing_edr,
+        string_agg(product_name, ', ' order by product_name) filter (where product_health = 'healthy')
+            as healthy_products,
+        string_agg(product_name, ', ' order by product_name) filter (where product_health <> 'healthy')
+            as failing_products
+    from products
+    group by all
+),
+
+-- The single piece of evidence that best explains the verdict: healthy first, then failed, newest.
+decisive_evidence as (
+    select machine_key, evidence_source, rule_id, observed_at, health, evidence_kind
+    from intermediate.int_edr_evidence
+    qualify row_number() over (
+        partition by machine_key
+        order by (health = 'healthy') desc, (health = 'failed') desc, observed_at desc, rule_id
+    ) = 1
+),
+
+failed_scopes as (
+    select distinct m.machine_key
+    from machines as m
+    join intermediate.int_scope_failures as f
+        on f.cloud = m.cloud and (f.scope = m.extract_scope or f.dataset = 'azure__change_tracking')
+),
+
+decided as (
+    select
+        m.*,
+        ps.has_healthy_edr,
+        ps.has_failing_edr,
+        ps.healthy_products,
+        ps.failing_products,
+        inv.inventory_fresh,
+        inv.inventory_gap,
+        inv.inventory_source,
+        inv.inventory_observed_at,
+        ex.exemption_reason,
+        ex.exemption_expires,
+        coalesce(ex.exemption_active, false) as exemption_active,
+        fs.machine_key is not null as source_failed,
+        de.evidence_source,
+        de.rule_id,
+        de.observed_at,
+        de.health as decisive_health,
+        de.evidence_kind as decisive_kind
+    from machines as m
+    left join product_summary as ps using (machine_key)
+    left join intermediate.int_machine_inventory as inv using (machine_key)
+    left join intermediate.int_machine_exemptions as ex using (machine_key)
+    left join failed_scopes as fs using (machine_key)
+    left join decisive_evidence as de using (machine_key)
+)
+
+select
+    d.machine_key,
+    d.cloud,
+    d.resource_kind,
+    d.scope_id,
+    d.machine_name,
+    d.os_family,
+    d.os_name,
+    d.power_state,
+    d.is_running,
+    d.owner,
+    d.region,
+    d.native_id,
+    case
+        when not d.os_supported then 'not_applicable'
+        when coalesce(d.has_healthy_edr, false) then 'protected'
+        when d.exemption_active then 'exempt'
+        when coalesce(d.has_failing_edr, false) then 'unhealthy'
+        when d.source_failed then 'unknown'
+        when d.inventory_fresh then 'not_installed'
+        else 'unknown'
+    end as edr_status,
+    case
+        when not d.os_supported then 'unsupported_os'
+        when coalesce(d.has_healthy_edr, false) then 'healthy_' || d.decisive_kind || '_evidence'
+        when d.exemption_active then coalesce('exempt_until_' || cast(d.exemption_expires as varchar), 'exempt_no_expiry')
+        when coalesce(d.has_failing_edr, false) then
+            case d.decisive_kind
+                when 'extension' then 'extension_' || d.decisive_health
+                when 'service' then 'service_not_running'
+                else 'defender_reports_configuration_issues'
+            end
+        when d.source_failed then 'source_failed'
+        when d.inventory_fresh then 'no_edr_in_fresh_inventory'
+        else coalesce(d.inventory_gap, 'no_inventory')
+    end as status_reason,
+    coalesce(d.healthy_products, d.failing_products) as edr_products,
+    d.evidence_source,
+    d.rule_id,
+    d.observed_at,
+    d.inventory_source,
+    d.inventory_observed_at,
+    coalesce(d.inventory_fresh, false) as inventory_fresh,
+    p.plan_status,
+    p.plan_source,
+    d.exemption_reason,
+    d.exemption_expires,
+    d.exemption_active,
+    d.match_method,
+    d.snapshot_date
+from decided as d
+join intermediate.int_machine_plans as p using (machine_key)

@@ -1,0 +1,20 @@
+-- Outcome of every (source, scope, dataset) extraction, as landed by each run.
+-- Grain: one row per (snapshot_date, run_id, source, scope, dataset).
+select
+    snapshot_date,
+    run_id,
+    source,
+    cloud,
+    scope,
+    dataset,
+    status,
+    rows,
+    rejected_rows,
+    pages,
+    requests,
+    started_at,
+    finished_at,
+    date_diff('millisecond', started_at, finished_at) / 1000.0 as duration_s,
+    error_class,
+    error_message
+from raw.extract_runs

@@ -1,0 +1,1 @@
+"""Builds the DuckDB analyst database from the raw Parquet lake with the layered SQL models in ``sql/``."""

@@ -1,0 +1,131 @@
+"""Build the analyst database: inputs, models in dependency order, data tests, documented views.
+
+The database is built under a temporary name next to the target and only moved over it (``os.replace``)
+after every data test has passed, so an analyst never sees a half-built database and a reader holding the
+old file open keeps reading the old snapshot undisturbed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time as dtime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+
+from flows.settings import Settings
+from transforms.contract import publish_views
+from transforms.data_tests import run_data_tests
+from transforms.inputs import load_config_tables, load_seeds, register_raw
+from transforms.project import Model, SqlProject
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildResult:
+    database_path: Path
+    snapshot_date: date
+    models_built: int
+    tests_run: int
+    seconds: float
+    view_rows: dict[str, int] = field(default_factory=dict)
+    step_seconds: dict[str, float] = field(default_factory=dict)
+
+
+class NoSnapshotError(RuntimeError):
+    """The lake has no snapshot to build from."""
+
+
+def latest_snapshot(lake_dir: Path) -> date:
+    """The newest snapshot date present in the lake (any dataset)."""
+    dates = {p.name.split("=", 1)[1] for p in (Path(lake_dir) / "raw").glob("*/snapshot_date=*")}
+    if not dates:
+        raise NoSnapshotError(f"no snapshot in {lake_dir}: run `edrcov run` first")
+    return date.fromisoformat(max(dates))
+
+
+def _set_variables(con: duckdb.DuckDBPyConnection, settings: Settings, snapshot_date: date) -> None:
+    """Run parameters the models read with ``getvariable``; constants, so Parquet partitions are pruned.
+
+    ``as_of`` is the end of the snapshot day (UTC): freshness is judged against the snapshot, not the
+    wall clock, so rebuilding an old night gives the same verdicts.
+    """
+    as_of = datetime.combine(snapshot_date + timedelta(days=1), dtime(0), tzinfo=timezone.utc)
+    values = {
+        "snapshot_date": snapshot_date,
+        "as_of": as_of,
+        "stale_after_days": settings.evidence.stale_after_days,
+        "exempt_tag": settings.exemptions.tag,
+        "exempt_until_tag": settings.exemptions.until_tag,
+    }
+    for name, value in values.items():
+        con.execute(f"set variable {name} = ?", [value])
+
+
+class ModelError(RuntimeError):
+    """A model failed to build; the message names its file."""
+
+
+def _build_model(con: duckdb.DuckDBPyConnection, model: Model) -> None:
+    con.execute(f"create schema if not exists {model.layer}")
+    body = model.sql.strip().rstrip(";")
+    try:
+        con.execute(f"create or replace {model.materialization} {model.qualified} as {body}")
+    except duckdb.Error as exc:
+        raise ModelError(f"sql/{model.layer}/{model.path.name}: {exc}") from exc
+
+
+def _write_build_info(con: duckdb.DuckDBPyConnection, snapshot_date: date, settings: Settings) -> None:
+    con.execute("""create or replace table main.build_info as
+        select ?::date as snapshot_date, now() as built_at, ?::integer as stale_after_days""",
+                [snapshot_date, settings.evidence.stale_after_days])
+    con.execute("comment on table main.build_info is 'When this database was built, for which snapshot, "
+                "with which staleness threshold.'")
+
+
+def build_database(settings: Settings, snapshot_date: date | None = None, *,
+                   project: SqlProject | None = None) -> BuildResult:
+    """Build the database for ``snapshot_date`` (default: the lake's newest) and publish it atomically."""
+    project = project or SqlProject()
+    lake_dir, target = settings.output.lake_dir, settings.output.database_path
+    snapshot_date = snapshot_date or latest_snapshot(lake_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = target.with_name(f".{target.name}.building-{uuid.uuid4().hex[:8]}")
+    started = time.perf_counter()
+    steps: dict[str, float] = {}
+    con = duckdb.connect(str(building))
+    try:
+        mark = time.perf_counter()
+        _set_variables(con, settings, snapshot_date)
+        load_seeds(con, project, settings)
+        load_config_tables(con, settings)
+        register_raw(con, lake_dir)
+        steps["inputs"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        order = project.build_order()
+        for model in order:
+            _build_model(con, model)
+        steps["models"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        tests_run = run_data_tests(con, project)
+        steps["data_tests"] = time.perf_counter() - mark
+        views = publish_views(con, project)
+        _write_build_info(con, snapshot_date, settings)
+        view_rows = {v: con.execute(f"select count(*) from main.{v}").fetchone()[0] for v in views}
+        con.execute("checkpoint")
+    except BaseException:
+        con.close()
+        building.unlink(missing_ok=True)
+        Path(f"{building}.wal").unlink(missing_ok=True)
+        raise
+    con.close()
+    os.replace(building, target)
+    seconds = time.perf_counter() - started
+    log.info("built %s for %s: %d models, %d data tests in %.1fs", target, snapshot_date, len(order),
+             tests_run, seconds)
+    return BuildResult(target, snapshot_date, len(order), tests_run, seconds, view_rows, steps)

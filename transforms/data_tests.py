@@ -1,0 +1,92 @@
+"""Data tests that fail the build loudly: keys unique and not null, accepted values, relationships,
+plus singular tests (``sql/tests/*.sql``: queries that return the offending rows, SQLMesh-audit style).
+
+The generic tests are declared beside each model's documentation in ``sql/schema.yml``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from transforms.project import SqlProject
+
+
+@dataclass(frozen=True)
+class DataTest:
+    name: str
+    sql: str  # returns the failing rows
+
+
+@dataclass(frozen=True)
+class TestFailure:
+    name: str
+    failing_rows: int
+    sample: list[tuple[Any, ...]]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.failing_rows} failing row(s), e.g. {self.sample[:3]}"
+
+
+class DataTestError(RuntimeError):
+    """One or more data tests failed: the new database is not published."""
+
+    def __init__(self, failures: list[TestFailure]):
+        self.failures = failures
+        super().__init__("data tests failed:\n  " + "\n  ".join(str(f) for f in failures))
+
+
+def _quote_list(values: list[Any]) -> str:
+    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+
+
+def generic_tests(project: SqlProject) -> list[DataTest]:
+    """Tests declared in schema.yml: ``unique`` (one or several columns), ``not_null``,
+    ``accepted_values`` and ``relationships`` (``to: layer.model.column``)."""
+    tests: list[DataTest] = []
+    for qualified, spec in project.schema.items():
+        key = spec.get("unique")
+        if key:
+            cols = ", ".join(key)
+            tests.append(DataTest(f"unique({qualified}: {cols})",
+                                  f"select {cols}, count(*) from {qualified} group by all having count(*) > 1"))
+        for column, col_spec in (spec.get("columns") or {}).items():
+            tests.extend(_column_tests(qualified, column, col_spec or {}))
+    return tests
+
+
+def _column_tests(model: str, column: str, spec: dict[str, Any]) -> list[DataTest]:
+    tests = []
+    if spec.get("not_null"):
+        tests.append(DataTest(f"not_null({model}.{column})", f"select * from {model} where {column} is null"))
+    if spec.get("accepted_values"):
+        values = _quote_list(spec["accepted_values"])
+        tests.append(DataTest(f"accepted_values({model}.{column})",
+                              f"select {column}, count(*) from {model} where {column} not in ({values}) group by 1"))
+    if spec.get("relationship"):
+        target_model, target_col = spec["relationship"].rsplit(".", 1)
+        tests.append(DataTest(
+            f"relationship({model}.{column} -> {spec['relationship']})",
+            f"select child.{column} from {model} as child anti join {target_model} as parent "
+            f"on parent.{target_col} = child.{column} where child.{column} is not null"))
+    return tests
+
+
+def singular_tests(project: SqlProject) -> list[DataTest]:
+    return [DataTest(path.stem, path.read_text(encoding="utf-8")) for path in project.singular_tests()]
+
+
+def run_data_tests(con: duckdb.DuckDBPyConnection, project: SqlProject) -> int:
+    """Run every test; raise ``DataTestError`` listing all failures. Returns the number of tests run."""
+    tests = generic_tests(project) + singular_tests(project)
+    failures = []
+    for test in tests:
+        rows = con.execute(f"select * from ({test.sql}) limit 5").fetchall()
+        if rows:
+            count = con.execute(f"select count(*) from ({test.sql})").fetchone()[0]
+            failures.append(TestFailure(test.name, count, rows))
+    if failures:
+        raise DataTestError(failures)
+    return len(tests)

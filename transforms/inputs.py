@@ -1,0 +1,93 @@
+"""What the models read besides other models: raw Parquet views, CSV seeds and config tables.
+
+Only this module knows where the lake is. A raw dataset with no partition yet (a cloud not configured)
+becomes an empty table with the dataset's registered columns, so every model builds on any estate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from flows.lake.datasets import DATASETS, EXTRACT_RUNS_SCHEMA, REJECTS
+from flows.lake.writer import EXTRACT_RUNS
+from flows.settings import Settings
+from transforms.project import SqlProject
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def raw_schemas() -> dict[str, pa.Schema]:
+    schemas = {name: spec.schema for name, spec in DATASETS.items()}
+    schemas[REJECTS.name] = REJECTS.schema
+    schemas[EXTRACT_RUNS] = EXTRACT_RUNS_SCHEMA
+    return schemas
+
+
+def register_raw(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> dict[str, int]:
+    """Create ``raw.<dataset>`` views over the lake's partitions (all retained snapshot dates)."""
+    con.execute("create schema if not exists raw")
+    partitions: dict[str, int] = {}
+    for name, schema in raw_schemas().items():
+        folder = Path(lake_dir).resolve() / "raw" / name
+        files = list(folder.glob("snapshot_date=*/*.parquet"))
+        partitions[name] = len({f.parent for f in files})
+        if files:
+            glob = _quote(str(folder / "snapshot_date=*" / "*.parquet"))
+            con.execute(f"""
+                create or replace view raw.{name} as
+                select * from read_parquet({glob}, hive_partitioning = true, union_by_name = true,
+                                           hive_types = {{'snapshot_date': date}})""")
+        else:
+            empty = schema.empty_table().append_column("snapshot_date", pa.array([], pa.date32()))
+            con.register("_empty_raw", empty)
+            con.execute(f"create or replace table raw.{name} as select * from _empty_raw")
+            con.unregister("_empty_raw")
+    return partitions
+
+
+def load_seeds(con: duckdb.DuckDBPyConnection, project: SqlProject, settings: Settings) -> None:
+    """Load ``sql/seeds/*.csv`` into ``seeds.<name>`` with a ``_row`` column keeping file order.
+
+    A user's extra catalogue (``[evidence] extra_catalogue``) is appended to the built-in EDR rules.
+    """
+    con.execute("create schema if not exists seeds")
+    for path in project.seed_files():
+        sources = [path]
+        if path.stem == "edr_catalogue" and settings.evidence.extra_catalogue:
+            sources.append(Path(settings.evidence.extra_catalogue))
+        selects = " union all by name ".join(
+            f"select * from read_csv({_quote(str(p))}, header = true, all_varchar = true)" for p in sources)
+        con.execute(f"create or replace table seeds.{path.stem} as "
+                    f"select row_number() over () as _row, * from ({selects})")
+    _type_seed_columns(con)
+
+
+def _type_seed_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Seeds are read as text (so a user file cannot change their types); cast the few non-text ones."""
+    con.execute("alter table seeds.os_families alter os_supported type boolean")
+    con.execute("alter table seeds.edr_catalogue alter defender_supported type boolean")
+
+
+def load_config_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Settings the models need, as small tables: plan overrides and defaults, the exemptions file."""
+    con.execute("create schema if not exists config")
+    plans = settings.plans
+    overrides = [("aws", k, v) for k, v in plans.aws_accounts.items()] + [
+        ("gcp", k, v) for k, v in plans.gcp_projects.items()]
+    defaults = [(c, p) for c, p in (("aws", plans.default_aws), ("gcp", plans.default_gcp)) if p]
+    con.execute("create or replace table config.plan_overrides (cloud varchar, scope_id varchar, plan varchar)")
+    if overrides:
+        con.executemany("insert into config.plan_overrides values (?, ?, ?)", overrides)
+    con.execute("create or replace table config.plan_defaults (cloud varchar, plan varchar)")
+    if defaults:
+        con.executemany("insert into config.plan_defaults values (?, ?)", defaults)
+    con.execute("create or replace table config.exemptions (machine varchar, reason varchar, expires date)")
+    if settings.exemptions.file:
+        con.execute(f"""insert into config.exemptions
+            select machine, reason, try_cast(expires as date)
+            from read_csv({_quote(str(settings.exemptions.file))}, header = true, all_varchar = true)""")

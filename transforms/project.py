@@ -1,0 +1,99 @@
+"""The SQL project on disk: models, seeds, data tests and the documented contract (``sql/schema.yml``).
+
+Models are plain ``SELECT`` statements in ``sql/<layer>/<name>.sql``; a model refers to another as
+``<layer>.<name>`` (``staging.stg_aws__ec2_instances``), which is also how dependencies are found, so the
+build order needs no hand-kept list.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+LAYERS = ("staging", "intermediate", "marts")
+REFERENCE = re.compile(r"\b(staging|intermediate|marts)\.(\w+)\b")
+
+
+@dataclass(frozen=True)
+class Model:
+    """One SQL model: ``layer.name``, its SQL text and the models it reads."""
+
+    layer: str
+    name: str
+    path: Path
+    sql: str
+    depends_on: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+    @property
+    def materialization(self) -> str:
+        """Staging models are views over Parquet (nothing copied); the rest are tables built once."""
+        return "view" if self.layer == "staging" else "table"
+
+    @property
+    def header(self) -> str:
+        """The leading comment block: the model's purpose and grain."""
+        lines = []
+        for line in self.sql.splitlines():
+            if not line.startswith("--"):
+                break
+            lines.append(line.removeprefix("--").strip())
+        return " ".join(lines)
+
+
+class ProjectError(ValueError):
+    """The SQL project is inconsistent (unknown reference, cycle, missing header)."""
+
+
+@dataclass
+class SqlProject:
+    root: Path = SQL_DIR
+
+    @cached_property
+    def models(self) -> dict[str, Model]:
+        found: dict[str, Model] = {}
+        for layer in LAYERS:
+            for path in sorted((self.root / layer).glob("*.sql")):
+                sql = path.read_text(encoding="utf-8")
+                refs = {f"{a}.{b}" for a, b in REFERENCE.findall(_strip_comments(sql))}
+                model = Model(layer, path.stem, path, sql, frozenset(refs - {f"{layer}.{path.stem}"}))
+                found[model.qualified] = model
+        return found
+
+    def build_order(self) -> list[Model]:
+        """Models in dependency order; a reference to a missing model or a cycle is an error."""
+        graph = {}
+        for name, model in self.models.items():
+            missing = sorted(model.depends_on - self.models.keys())
+            if missing:
+                raise ProjectError(f"{model.path.name} refers to unknown model(s): {', '.join(missing)}")
+            graph[name] = model.depends_on
+        try:
+            return [self.models[name] for name in TopologicalSorter(graph).static_order()]
+        except CycleError as exc:
+            raise ProjectError(f"model dependency cycle: {' -> '.join(exc.args[1])}") from None
+
+    @cached_property
+    def schema(self) -> dict[str, Any]:
+        """The documented contract: descriptions, public views, keys and column tests."""
+        return yaml.safe_load((self.root / "schema.yml").read_text(encoding="utf-8"))["models"]
+
+    def seed_files(self) -> list[Path]:
+        return sorted((self.root / "seeds").glob("*.csv"))
+
+    def singular_tests(self) -> list[Path]:
+        return sorted((self.root / "tests").glob("*.sql"))
+
+
+def _strip_comments(sql: str) -> str:
+    return "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
