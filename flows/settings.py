@@ -66,7 +66,61 @@ class ReportSettings(Section):
     list_cap: int = Field(200, ge=10, le=5000)  # longest lists in HTML; the database keeps everything
 
 
+class AzureSettings(Section):
+    """Azure Resource Graph (VMs, Arc, extensions, Defender pricings/connectors/assessments) and Log Analytics."""
+
+    subscriptions: list[str] = []  # empty: every subscription the credential can read
+    workspaces: list[str] = []  # Log Analytics workspace ids with Change Tracking and Inventory
+    resource_manager_url: str = "https://management.azure.com"  # sovereign clouds, proxies, local tests
+    log_analytics_endpoint: str = "https://api.loganalytics.io/v1"
+    credential: Literal["default", "anonymous"] = "default"  # anonymous: loopback http:// endpoints only
+    page_size: int = Field(1000, ge=1, le=1000)  # Resource Graph $top (its maximum is 1000)
+    subscriptions_per_query: int = Field(1000, ge=1, le=1000)  # Resource Graph accepts up to 1000 per query
+    change_tracking_days: int = Field(7, ge=1, le=90)  # ConfigurationData look-back for the latest rows
+
+
+class AwsSettings(Section):
+    """EC2 and SSM through boto3; one assumed read-only role per account."""
+
+    accounts: list[str] = []  # account ids; or organization = true to list them
+    organization: bool = False  # list accounts with organizations:ListAccounts (from the management account)
+    role_name: str | None = "EdrcovReadOnly"  # role assumed in each account; None: use the caller's account
+    external_id: str | None = None  # sts:AssumeRole ExternalId, if the role's trust policy asks for one
+    regions: list[str] = []  # empty: every enabled region (ec2:DescribeRegions)
+    endpoint_url: str | None = None  # one endpoint for every service; AWS_ENDPOINT_URL_<SERVICE> also work
+    max_attempts: int = Field(8, ge=1, le=20)  # botocore standard/adaptive retry attempts
+
+
+class GcpSettings(Section):
+    """Cloud Asset Inventory ListAssets over organizations, folders or projects."""
+
+    scopes: list[str] = []  # organizations/N, folders/N or projects/ID
+    api_endpoint: str | None = None  # e.g. a Private Service Connect endpoint, or a local test server
+    page_size: int = Field(500, ge=1, le=1000)
+
+    @field_validator("scopes")
+    @classmethod
+    def _scope_form(cls, scopes: list[str]) -> list[str]:
+        for scope in scopes:
+            kind, _, ident = scope.partition("/")
+            if kind not in ("organizations", "folders", "projects") or not ident:
+                raise ValueError(f"{scope!r} is not organizations/N, folders/N or projects/ID")
+        return scopes
+
+
+class RunnerSettings(Section):
+    """How extraction tasks run: threads in this process, or a Dask cluster."""
+
+    kind: Literal["local", "dask"] = "local"
+    max_workers: int = Field(8, ge=1, le=256)  # scopes extracted at once
+    address: str | None = None  # Dask scheduler address; None with kind = dask starts a local cluster
+
+
 class Settings(Section):
+    azure: AzureSettings | None = None  # absent section: Azure is skipped (said in the log)
+    aws: AwsSettings | None = None
+    gcp: GcpSettings | None = None
+    runner: RunnerSettings = RunnerSettings()
     output: OutputSettings = OutputSettings()
     evidence: EvidenceSettings = EvidenceSettings()
     plans: PlanSettings = PlanSettings()

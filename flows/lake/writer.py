@@ -112,6 +112,16 @@ class DatasetWriter:
         log.debug("batch of %s needed row-by-row conversion after %s", self.spec.name, first_error)
         return pa.Table.from_pylist(good, schema=self.spec.schema)
 
+    def discard(self) -> None:
+        """Drop everything this writer staged (a failed attempt that will be retried or recorded)."""
+        self._buffer.clear()
+        self._rejects.clear()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._path.unlink(missing_ok=True)
+        self.rows = self.rejected = self.pages = 0
+
     def close(self) -> None:
         self._flush()
         if self._file is not None:
