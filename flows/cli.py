@@ -1,0 +1,214 @@
+"""The ``edrcov`` command line: run, build, report, query, schema, init.
+
+Exit codes (documented in the README, stable for schedulers):
+0 all well; 1 the run failed (nothing published); 2 bad usage or configuration;
+3 partial run: some scopes could not be read (their machines are "unknown", the rest is published).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from flows.settings import ConfigError, Settings, load_settings
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_PARTIAL = 0, 1, 2, 3
+DEFAULT_CONFIG = Path("edrcov.toml")
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Multicloud EDR coverage: which servers lack a working EDR, and what to do about each.")
+console = Console(stderr=True)
+out = Console()
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config (default: ./edrcov.toml, "
+                                                   "or $EDRCOV_CONFIG)", show_default=False)]
+DateOption = Annotated[str | None, typer.Option("--snapshot-date", help="YYYY-MM-DD (default: today, UTC; "
+                                                "for build/report: the newest snapshot)")]
+DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="Override [output] data_dir")]
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    console.print(f"[bold red]edrcov:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _config_path(option: Path | None) -> Path | None:
+    if option is not None:
+        return option
+    if os.environ.get("EDRCOV_CONFIG"):
+        return Path(os.environ["EDRCOV_CONFIG"])
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
+
+
+def _settings(config: Path | None, data_dir: Path | None = None, **demo: int | None) -> Settings:
+    try:
+        settings = load_settings(_config_path(config))
+    except ConfigError as exc:
+        raise _fail(str(exc), EXIT_CONFIG) from None
+    updates = {}
+    if data_dir is not None:
+        updates["output"] = settings.output.model_copy(update={"data_dir": data_dir})
+    demo_updates = {k: v for k, v in demo.items() if v is not None}
+    if demo_updates:
+        updates["demo"] = settings.demo.model_copy(update=demo_updates)
+    return settings.model_copy(update=updates) if updates else settings
+
+
+def _parse_date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"--snapshot-date: {value!r} is not a YYYY-MM-DD date", EXIT_CONFIG) from None
+
+
+def _quiet_prefect() -> None:
+    """Defaults that make Prefect's temporary local server workable on a closed network and cold machine."""
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Use the built-in demo estate instead of the clouds")] = False,
+    machines: Annotated[int | None, typer.Option("--machines", help="Demo estate size", min=10)] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Demo estate seed")] = None,
+    snapshot_date: DateOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Run the whole nightly job: extract, land, build the database, write the reports."""
+    settings = _settings(config, data_dir, machines=machines, seed=seed)
+    if not demo and _config_path(config) is None:
+        console.print("No config file found: running on the built-in demo estate (see `edrcov init`).")
+        demo = True
+    if not demo and not any((settings.azure, settings.aws, settings.gcp)):
+        raise _fail("the config has no [azure], [aws] or [gcp] section: nothing to extract (use --demo?)",
+                    EXIT_CONFIG)
+    _quiet_prefect()
+    from flows.nightly import nightly
+
+    with console.status("Running the nightly flow (extract, land, build, report)..."):
+        try:
+            summary = nightly(settings, demo=demo, snapshot_date=_parse_date(snapshot_date))
+        except Exception as exc:  # noqa: BLE001 - one clear line, the traceback is in the Prefect logs
+            raise _fail(f"run failed, nothing published: {type(exc).__name__}: {exc}", EXIT_FAILED) from None
+    _print_summary(summary)
+    if summary.partial:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _print_summary(summary) -> None:
+    from flows.summary import verdict_counts
+
+    counts = verdict_counts(summary.database_path)
+    table = Table(title=f"edrcov {summary.snapshot_date} ({summary.source})", show_header=True)
+    table.add_column("edr_status")
+    table.add_column("running", justify="right")
+    table.add_column("all", justify="right")
+    for status, running, total in counts:
+        table.add_row(status, f"{running:,}", f"{total:,}")
+    out.print(table)
+    out.print(f"database: {summary.database_path}")
+    for name, path in summary.reports.items():
+        out.print(f"{name} report: {path}")
+    if summary.rejected_rows:
+        out.print(f"[yellow]{summary.rejected_rows} malformed record(s) set aside: see rejected_records[/]")
+    for outcome in summary.failed_outcomes:
+        out.print(f"[red]failed[/] {outcome.cloud} {outcome.scope} {outcome.dataset}: "
+                  f"{outcome.error_class}: {outcome.error_message}", highlight=False)
+
+
+@app.command()
+def build(config: ConfigOption = None, snapshot_date: DateOption = None, data_dir: DataDirOption = None) -> None:
+    """Rebuild the database from what is landed (models and data tests), without extracting."""
+    from transforms.build import NoSnapshotError, build_database
+    from transforms.data_tests import DataTestError
+
+    settings = _settings(config, data_dir)
+    with console.status("Building the database..."):
+        try:
+            result = build_database(settings, _parse_date(snapshot_date))
+        except NoSnapshotError as exc:
+            raise _fail(str(exc), EXIT_FAILED) from None
+        except DataTestError as exc:
+            raise _fail(str(exc), EXIT_FAILED) from None
+    out.print(f"built {result.database_path} for {result.snapshot_date}: {result.models_built} models, "
+              f"{result.tests_run} data tests passed in {result.seconds:.1f}s")
+
+
+@app.command()
+def report(config: ConfigOption = None, snapshot_date: DateOption = None, data_dir: DataDirOption = None) -> None:
+    """Write the HTML reports from the current database."""
+    from reports.publish import write_reports
+    from flows.summary import database_snapshot
+
+    settings = _settings(config, data_dir)
+    if not settings.output.database_path.exists():
+        raise _fail(f"no database at {settings.output.database_path}: run `edrcov run` or `edrcov build`",
+                    EXIT_FAILED)
+    day = _parse_date(snapshot_date) or database_snapshot(settings.output.database_path)
+    with console.status("Writing reports..."):
+        paths = write_reports(settings, day)
+    for name, path in paths.items():
+        out.print(f"{name} report: {path}")
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="SQL to run read-only against the analyst database")],
+    config: ConfigOption = None,
+    output_format: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+    data_dir: DataDirOption = None,
+) -> None:
+    """Query the analyst database (read-only) and print the result."""
+    import duckdb
+
+    from flows.summary import print_result
+
+    if output_format not in ("table", "csv", "json"):
+        raise _fail(f"--format must be table, csv or json, not {output_format!r}", EXIT_CONFIG)
+    settings = _settings(config, data_dir)
+    path = settings.output.database_path
+    if not path.exists():
+        raise _fail(f"no database at {path}: run `edrcov run` first", EXIT_FAILED)
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            cursor = con.execute(sql)
+            columns = [d[0] for d in cursor.description or []]
+            rows = cursor.fetchall()
+    except duckdb.Error as exc:
+        raise _fail(f"query failed: {exc}", EXIT_CONFIG) from None
+    print_result(out, columns, rows, output_format)
+
+
+@app.command()
+def schema() -> None:
+    """Print the documented analyst views and their columns."""
+    from transforms.contract import public_views
+    from transforms.project import SqlProject
+
+    for name, spec in public_views(SqlProject()).items():
+        out.print(f"[bold]{name}[/]: {' '.join(spec['description'].split())}")
+        for column, col in (spec.get("columns") or {}).items():
+            out.print(f"  {column}: {col['description']}", highlight=False)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""The nightly Prefect flow: extract -> land -> build -> report.
+
+Extraction fans out one task per scope job (subscription chunk, account-region, project, workspace) on the
+configured task runner with bounded parallelism; each task streams its pages into the run's staging area
+and returns its ``extract_runs`` outcomes. Landing then publishes the snapshot atomically, the build
+replaces the database atomically after its data tests pass, and the reports are written from it.
+No Prefect server is needed: without ``PREFECT_API_URL`` Prefect starts a temporary local one.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.lake.writer import ExtractOutcome, Landing
+from flows.settings import Settings
+from flows.sources.base import LandingRef, ScopeJob
+
+CLOUDS = ("azure", "aws", "gcp")
+
+
+@dataclass
+class RunSummary:
+    """What one run did; the CLI turns it into a summary and an exit code."""
+
+    snapshot_date: date
+    run_id: str
+    source: str
+    outcomes: list[ExtractOutcome] = field(default_factory=list)
+    database_path: Path | None = None
+    reports: dict[str, Path] = field(default_factory=dict)
+    verdicts: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def failed_outcomes(self) -> list[ExtractOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def rejected_rows(self) -> int:
+        return sum(o.rejected_rows for o in self.outcomes)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.failed_outcomes)
+
+
+def _source_module(cloud: str):
+    return importlib.import_module(f"flows.sources.{cloud}")
+
+
+@task(name="extract-demo", cache_policy=NO_CACHE)
+def extract_demo(ref: LandingRef, machines: int, seed: int) -> list[ExtractOutcome]:
+    """Land the built-in demo estate, shaped exactly like the real APIs' records."""
+    from flows.demo import land_demo_estate
+
+    landing = ref.open()
+    land_demo_estate(landing, machines=machines, seed=seed)
+    return landing.outcomes
+
+
+@task(name="plan-jobs", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def plan_jobs(cloud: str, settings: Settings) -> list[ScopeJob]:
+    """List a cloud's scopes (may call Organizations, DescribeRegions...)."""
+    return _source_module(cloud).plan_jobs(settings)
+
+
+@task(name="extract-scope", cache_policy=NO_CACHE, task_run_name="extract-{job.cloud}-{job.scope}")
+def extract_scope(job: ScopeJob, ref: LandingRef, settings: Settings) -> list[ExtractOutcome]:
+    """Read one scope's datasets into the staging area. API failures come back as failed outcomes
+    (after transient-only retries inside), so one scope never stops the others."""
+    return _source_module(job.cloud).extract_job(job, ref.open(), settings)
+
+
+@task(name="land", cache_policy=NO_CACHE)
+def land(ref: LandingRef, outcomes: list[ExtractOutcome]) -> dict[str, int]:
+    """Publish the staged files as the snapshot's partitions, atomically per dataset."""
+    landing = ref.open()
+    for outcome in outcomes:
+        landing.record(outcome)
+    return landing.commit()
+
+
+@task(name="build", cache_policy=NO_CACHE)
+def build(settings: Settings, snapshot_date: date):
+    from transforms.build import build_database
+
+    return build_database(settings, snapshot_date)
+
+
+@task(name="report", cache_policy=NO_CACHE)
+def report(settings: Settings, snapshot_date: date) -> dict[str, Path]:
+    from reports.publish import write_reports
+
+    return write_reports(settings, snapshot_date)
+
+
+def _extract_clouds(settings: Settings, ref: LandingRef) -> list[ExtractOutcome]:
+    logger = get_run_logger()
+    futures = []
+    for cloud in CLOUDS:
+        if getattr(settings, cloud) is None:
+            logger.info("[%s] section absent from the config: %s skipped", cloud, cloud)
+            continue
+        try:
+            jobs = plan_jobs(cloud, settings)
+        except Exception as exc:  # noqa: BLE001 - planning failure is recorded, the other clouds go on
+            logger.error("%s: could not list scopes: %s", cloud, exc)
+            futures.append(_planning_failure(cloud, exc))
+            continue
+        futures.extend(extract_scope.submit(job, ref, settings) for job in jobs)
+    outcomes: list[ExtractOutcome] = []
+    for item in futures:
+        outcomes.extend(item if isinstance(item, list) else item.result())
+    return outcomes
+
+
+def _planning_failure(cloud: str, exc: Exception) -> list[ExtractOutcome]:
+    from flows.sources.base import classify
+    from flows.sources.redact import redact
+
+    info = classify(exc)
+    return [ExtractOutcome(source=cloud, cloud=cloud, scope="*", dataset=f"{cloud}__planning", status="failed",
+                           error_class=info.error_class, error_message=redact(str(exc)))]
+
+
+@flow(name="nightly", log_prints=True)
+def nightly(settings: Settings, demo: bool = False, snapshot_date: date | None = None) -> RunSummary:
+    """Extract every configured cloud (or the demo estate), land, build the database, write the reports."""
+    snapshot_date = snapshot_date or settings.snapshot_date or datetime.now(UTC).date()
+    lake = settings.output.lake_dir
+    landing = Landing(lake, snapshot_date)
+    ref = LandingRef(lake, snapshot_date, landing.run_id)
+    summary = RunSummary(snapshot_date, landing.run_id, "demo" if demo else "clouds")
+    try:
+        if demo:
+            summary.outcomes = extract_demo(ref, settings.demo.machines, settings.demo.seed)
+        else:
+            summary.outcomes = _extract_clouds(settings, ref)
+        land(ref, summary.outcomes)
+    except BaseException:
+        landing.abort()
+        raise
+    result = build(settings, snapshot_date)
+    summary.database_path = result.database_path
+    summary.seconds.update(result.step_seconds)
+    summary.reports = report(settings, snapshot_date)
+    return summary

@@ -1,0 +1,21 @@
+"""Write every HTML report for a snapshot into ``<data_dir>/reports/<snapshot_date>/``."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from flows.settings import Settings
+from reports.coverage import write_coverage_report
+
+
+def report_dir(settings: Settings, snapshot_date: date) -> Path:
+    return settings.output.reports_dir / snapshot_date.isoformat()
+
+
+def write_reports(settings: Settings, snapshot_date: date) -> dict[str, Path]:
+    """Render the reports from the published database; returns {report name: path}."""
+    out_dir = report_dir(settings, snapshot_date)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    coverage = write_coverage_report(settings.output.database_path, out_dir, list_cap=settings.reports.list_cap)
+    return {"coverage": coverage}
