@@ -44,7 +44,9 @@ failed_scopes as (
     select distinct m.machine_key
     from machines as m
     join intermediate.int_scope_failures as f
-        on f.cloud = m.cloud and (f.scope = m.extract_scope or f.dataset = 'azure__change_tracking')
+        -- A failed scope may be a wildcard ("123456789012/*": every region of an account; "*": all).
+        on f.cloud = m.cloud
+        and (m.extract_scope like replace(f.scope, '*', '%') or f.dataset = 'azure__change_tracking')
 ),
 
 decided as (

@@ -1,0 +1,101 @@
+"""The build: atomic replace, data tests that fail loudly, the documented contract, model conventions."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from datetime import date
+
+import duckdb
+import pytest
+
+from tests import builders as b
+from transforms.build import build_database
+from transforms.contract import public_views
+from transforms.data_tests import DataTestError
+from transforms.project import SqlProject
+
+DAY = date(2026, 11, 28)
+READER = """
+import duckdb, sys, time
+con = duckdb.connect(sys.argv[1], read_only=True)
+print(con.execute("select count(*) from machines").fetchone()[0], flush=True)
+sys.stdin.readline()
+print(con.execute("select count(*) from machines").fetchone()[0], flush=True)
+"""
+
+
+def _vms(n):
+    return {"azure__virtual_machines": [(b.azure_vm(f"vm-{i}"), {}) for i in range(n)]}
+
+
+def test_reader_holding_the_old_file_is_unaffected_by_a_rebuild(tmp_path):
+    settings = b.land(tmp_path, _vms(2))
+    build_database(settings, DAY)
+    path = str(settings.output.database_path)
+    reader = subprocess.Popen([sys.executable, "-c", READER, path], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "2"
+        settings = b.land(tmp_path, _vms(5))
+        build_database(settings, DAY)  # must not block on, or disturb, the open reader
+        reader.stdin.write("\n")
+        reader.stdin.flush()
+        assert reader.stdout.readline().strip() == "2"
+    finally:
+        reader.kill()
+    with duckdb.connect(path, read_only=True) as con:
+        assert con.execute("select count(*) from machines").fetchone() == (5,)
+
+
+def test_failing_data_test_keeps_the_old_database(tmp_path):
+    settings = b.land(tmp_path, _vms(2))
+    build_database(settings, DAY)
+    before = settings.output.database_path.stat().st_mtime_ns
+    settings = b.land(tmp_path, {"azure__virtual_machines": [(b.azure_vm("dup"), {})]})
+    tests_dir = tmp_path / "sqlproj"
+    shutil.copytree(SqlProject().root, tests_dir)
+    (tests_dir / "tests" / "no_machine_named_dup.sql").write_text(
+        "-- Fails when a machine is named dup.\nselect * from marts.machines where machine_name = 'dup'\n")
+    with pytest.raises(DataTestError, match="no_machine_named_dup"):
+        build_database(settings, DAY, project=SqlProject(tests_dir))
+    assert settings.output.database_path.stat().st_mtime_ns == before
+    assert not list(settings.output.database_path.parent.glob(".*building*"))
+
+
+def test_public_views_are_documented_with_comments(tmp_path):
+    settings = b.land(tmp_path, _vms(1))
+    build_database(settings, DAY)
+    with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
+        views = dict(con.execute("select view_name, comment from duckdb_views() where schema_name = 'main' "
+                                 "and not internal").fetchall())
+        undocumented = con.execute("select table_name, column_name from duckdb_columns() where schema_name = 'main' "
+                                   "and table_name in (select view_name from duckdb_views() where not internal) "
+                                   "and comment is null").fetchall()
+    assert {"machines", "edr_evidence", "machine_edr_status", "recommendations", "coverage_summary",
+            "extract_runs"} <= set(views)
+    assert all(views.values()) and undocumented == []
+
+
+def test_every_model_states_its_grain_and_has_a_test():
+    project = SqlProject()
+    for model in project.models.values():
+        assert model.sql.startswith("--"), f"{model.path} must open with its purpose"
+        assert "grain:" in model.header.lower(), f"{model.path} must state its grain"
+    for model in project.models.values():
+        if model.layer == "staging":
+            continue  # staging only renames and casts; its consumers carry the tests
+        spec = project.schema.get(model.qualified) or {}
+        column_tests = [c for c in (spec.get("columns") or {}).values()
+                        if {"not_null", "accepted_values", "relationship"} & set(c or {})]
+        assert spec.get("unique") or column_tests, f"{model.qualified} has no data test in sql/schema.yml"
+
+
+def test_readme_view_reference_matches_the_schema():
+    from pathlib import Path
+
+    from transforms.docs import current_block, render_views
+
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    assert current_block(readme) == render_views(), "run: python -m transforms.docs README.md"
