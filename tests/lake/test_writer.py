@@ -95,3 +95,17 @@ def test_every_dataset_partition_is_replaced_even_when_empty(tmp_path, dataset):
     _land_vms(tmp_path, ["a"])
     Landing(tmp_path, DAY).commit()  # a later run of the same night that found nothing
     assert not partition_dir(tmp_path, dataset, DAY).exists()
+
+
+@pytest.mark.parametrize(("text", "iso_utc"), [
+    ("2021-04-22T13:51:49.576-07:00", "2021-04-22T20:51:49.576000+00:00"),  # GCP: fraction then offset
+    ("2024-05-01T10:00:00.1234567Z", "2024-05-01T10:00:00.123456+00:00"),  # Azure: 7 fraction digits
+    ("2024-05-01T10:00:00Z", "2024-05-01T10:00:00+00:00"),
+    (1582221233.421, "2020-02-20T17:53:53.421000+00:00"),  # SSM JSON: epoch seconds
+])
+def test_parse_ts_handles_every_cloud_format(text, iso_utc):
+    from datetime import UTC
+
+    from flows.records._util import parse_ts
+
+    assert parse_ts(text).astimezone(UTC).isoformat() == iso_utc
