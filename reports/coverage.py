@@ -1,0 +1,496 @@
+"""The nightly EDR coverage report: an email-safe HTML page read from the analyst DuckDB database.
+
+Public API::
+
+    build_coverage_context(con, *, list_cap=200) -> CoverageContext
+    render_coverage(context) -> str                      # HTML with every CSS rule inlined
+    write_coverage_report(db_path, out_dir, *, list_cap=200) -> Path   # out_dir/coverage.html
+
+It reads the views ``machine_edr_status``, ``recommendations``, ``coverage_summary`` and ``extract_runs``
+of the latest snapshot. Every list is capped (``list_cap`` rows, fewer for the warning banner and the
+recommendation groups) so the page stays well under 2 MB whatever the size of the estate; each cap
+prints how many rows it left out and which view holds them all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import fields
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from reports.context import (
+    Breakdown,
+    BreakdownRow,
+    CountRow,
+    CoverageContext,
+    DataQuality,
+    ExtractIssue,
+    Headline,
+    RecommendationGroup,
+    RecommendationMachine,
+    Remediation,
+    StoppedMachine,
+    StoppedSection,
+    VerdictCounts,
+)
+from reports.db import COVERAGE_VIEW_COLUMNS, check_views, rows, scalar
+from reports.render import (
+    CLOUD_LABELS,
+    OS_LABELS,
+    PLAN_LABELS,
+    POWER_LABELS,
+    STATUS_LABELS,
+    coverage_level,
+    environment,
+    inline_css,
+    scope_kind,
+    severity_level,
+    status_level,
+)
+
+TEMPLATE = "coverage.html.j2"
+REPORT_FILENAME = "coverage.html"
+
+#: The written page is kept under this size; ``write_coverage_report`` lowers the caps if ever needed.
+MAX_HTML_BYTES = 2_000_000
+#: Failed, skipped or rejecting extracts listed in the warning banner, each kind.
+MAX_BANNER_ITEMS = 25
+#: Recommendation groups (recommendation text and severity) shown.
+MAX_RECOMMENDATION_GROUPS = 30
+#: Remediation actions shown per recommendation group.
+MAX_REMEDIATIONS_PER_GROUP = 5
+#: Steps shown per remediation, and characters per step.
+MAX_STEPS, MAX_STEP_CHARS = 25, 500
+#: Machines listed under all recommendation groups together (each group is capped at ``list_cap``).
+MAX_RECOMMENDATION_MACHINES = 1000
+#: Characters kept of a cloud-provided name and of an error message.
+MAX_NAME_CHARS, MAX_ERROR_CHARS = 200, 300
+
+STATUSES = tuple(STATUS_LABELS)  # protected, unhealthy, not_installed, unknown, exempt, not_applicable
+#: Worst first: the order machines and verdict counts are listed in.
+STATUS_ORDER = ("not_installed", "unhealthy", "unknown", "protected", "exempt", "not_applicable")
+SEVERITY_ORDER = ("High", "Medium", "Low")
+
+
+def _rank_sql(column: str, order: tuple[str, ...]) -> str:
+    cases = " ".join(f"when '{value}' then {i}" for i, value in enumerate(order))
+    return f"(case {column} {cases} else {len(order)} end)"
+
+
+STATUS_RANK = _rank_sql("edr_status", STATUS_ORDER)
+
+
+def _clip(text: Any, limit: int = MAX_NAME_CHARS) -> str | None:
+    if text is None:
+        return None
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _int(value: Any) -> int:
+    return int(value or 0)
+
+
+# --------------------------------------------------------------------------------------------- snapshot
+
+
+def _snapshot_date(con: duckdb.DuckDBPyConnection) -> date | None:
+    found = scalar(con, "select max(snapshot_date) from coverage_summary")
+    if found is None:
+        found = scalar(con, "select max(snapshot_date) from machine_edr_status")
+    return found
+
+
+def _headline(con: duckdb.DuckDBPyConnection, snapshot: date) -> Headline:
+    counts: dict[bool, dict[str, int]] = {True: {}, False: {}}
+    for row in rows(con, "select coalesce(is_running, false) as running, edr_status, count(*) as n "
+                         "from machine_edr_status where snapshot_date = ? group by all", [snapshot]):
+        counts[bool(row["running"])][row["edr_status"]] = _int(row["n"])
+
+    def verdicts(by_status: dict[str, int]) -> VerdictCounts:
+        return VerdictCounts(machines=sum(by_status.values()),
+                             **{status: by_status.get(status, 0) for status in STATUSES})
+
+    running, stopped = verdicts(counts[True]), verdicts(counts[False])
+    pct = scalar(con, "select coverage_pct from coverage_summary "
+                      "where snapshot_date = ? and dimension = 'overall' limit 1", [snapshot])
+    pct = None if pct is None else float(pct)
+    return Headline(
+        coverage_pct=pct,
+        coverage_level=coverage_level(pct),
+        machines=running.machines + stopped.machines,
+        running=running,
+        stopped=stopped,
+        assessable_running=running.machines - running.exempt - running.not_applicable,
+    )
+
+
+# ------------------------------------------------------------------------------------------- breakdowns
+
+#: (dimension, title, first column heading, value labels, SQL order, note)
+BREAKDOWNS: tuple[tuple[str, str, str, dict[str, str] | None, str, str | None], ...] = (
+    ("cloud", "By cloud", "Cloud", CLOUD_LABELS,
+     _rank_sql("dimension_value", tuple(CLOUD_LABELS)) + ", dimension_value", None),
+    ("scope", "By scope (subscription, account, project)", "Scope", None,
+     "(coalesce(unhealthy, 0) + coalesce(not_installed, 0) + coalesce(unknown, 0)) desc, "
+     "coverage_pct asc nulls last, machines desc, dimension_value",
+     "Scopes with the most unhealthy, unprotected or unknown machines first."),
+    ("os_family", "By operating system family", "OS family", OS_LABELS,
+     _rank_sql("dimension_value", tuple(OS_LABELS)) + ", dimension_value", None),
+    ("edr_product", "By EDR product", "EDR product", None, "machines desc, dimension_value",
+     "A machine running several EDR products counts under each of them."),
+    ("plan_status", "By Defender for Servers plan", "Plan", PLAN_LABELS,
+     _rank_sql("dimension_value", tuple(PLAN_LABELS)) + ", dimension_value", None),
+)
+
+SUMMARY_COUNTS = ("machines", "running_machines", "stopped_machines", *STATUSES)
+
+
+def _scope_labels(con: duckdb.DuckDBPyConnection, snapshot: date, values: list[str | None]
+                  ) -> dict[str | None, tuple[str, str | None]]:
+    """(label, detail) per scope ``dimension_value``: the scope id, and its cloud and kind ('AWS account').
+
+    The value is either '<cloud> <scope_id>' (as the marts write it) or a bare scope id, whose cloud is then
+    looked up in ``machine_edr_status``.
+    """
+    found: dict[str | None, tuple[str, list[str]]] = {}
+    bare = []
+    for value in values:
+        cloud, _, scope_id = (value or "").partition(" ")
+        if cloud in CLOUD_LABELS and scope_id:
+            found[value] = (scope_id, [cloud])
+        elif value:
+            bare.append(value)
+    if bare:
+        for row in rows(con, "select distinct scope_id, cloud from machine_edr_status "
+                             "where snapshot_date = ? and list_contains(?, scope_id) order by cloud",
+                        [snapshot, bare]):
+            found.setdefault(row["scope_id"], (row["scope_id"], []))[1].append(row["cloud"])
+    return {
+        value: (scope_id, ", ".join(f"{CLOUD_LABELS.get(c, c)} {scope_kind(c)}" for c in clouds) or None)
+        for value, (scope_id, clouds) in found.items()
+    }
+
+
+def _breakdown(con: duckdb.DuckDBPyConnection, snapshot: date, list_cap: int, spec: tuple) -> Breakdown:
+    dimension, title, heading, labels, order, note = spec
+    total = _int(scalar(con, "select count(*) from coverage_summary "
+                             "where snapshot_date = ? and dimension = ?", [snapshot, dimension]))
+    found = rows(con, f"select * from coverage_summary where snapshot_date = ? and dimension = ? "
+                      f"order by {order} limit ?", [snapshot, dimension, list_cap])
+    scopes = {}
+    if dimension == "scope":
+        scopes = _scope_labels(con, snapshot, [r["dimension_value"] for r in found])
+    table = []
+    for row in found:
+        value = row["dimension_value"]
+        label = "(none)" if value is None or value == "" else (labels or {}).get(value, value)
+        label, detail = scopes.get(value, (label, None))
+        pct = None if row["coverage_pct"] is None else float(row["coverage_pct"])
+        table.append(BreakdownRow(
+            value=value,
+            label=_clip(label),
+            detail=detail,
+            coverage_pct=pct,
+            coverage_level=coverage_level(pct),
+            **{name: _int(row[name]) for name in SUMMARY_COUNTS},
+        ))
+    return Breakdown(dimension=dimension, title=title, value_heading=heading, rows=table, total_rows=total,
+                     omitted_rows=max(0, total - len(table)), note=note)
+
+
+# ------------------------------------------------------------------------------------------ data quality
+
+
+def _issue(row: dict[str, Any]) -> ExtractIssue:
+    return ExtractIssue(
+        cloud=_clip(row["cloud"]) or "",
+        scope=_clip(row["scope"]) or "",
+        dataset=_clip(row["dataset"]) or "",
+        source=_clip(row["source"]) or "",
+        status=row["status"] or "",
+        rows=_int(row["rows"]),
+        rejected_rows=_int(row["rejected_rows"]),
+        error_class=_clip(row["error_class"]),
+        error_message=_clip(row["error_message"], MAX_ERROR_CHARS),
+    )
+
+
+def _data_quality(con: duckdb.DuckDBPyConnection) -> DataQuality:
+    """The most recent run in ``extract_runs`` (the view carries no snapshot date)."""
+    latest = rows(con, "select run_id, min(started_at) as started, max(finished_at) as finished "
+                       "from extract_runs group by run_id "
+                       "order by max(coalesce(finished_at, started_at)) desc nulls last, run_id desc limit 1")
+    if not latest:
+        return DataQuality(run_id=None, run_started_at=None, run_finished_at=None, extracts=0, failed=[],
+                           failed_total=0, skipped=[], skipped_total=0, rejected=[], rejected_total=0,
+                           rejected_rows_total=0, has_warnings=False)
+    run = latest[0]
+    totals = rows(con, "select count(*) as extracts, "
+                       "count(*) filter (where status = 'failed') as failed, "
+                       "count(*) filter (where status = 'skipped') as skipped, "
+                       "count(*) filter (where rejected_rows > 0) as rejecting, "
+                       "coalesce(sum(rejected_rows), 0) as rejected_rows "
+                       "from extract_runs where run_id = ?", [run["run_id"]])[0]
+    columns = "cloud, scope, dataset, source, status, rows, rejected_rows, error_class, error_message"
+
+    def listed(where: str, order: str) -> list[ExtractIssue]:
+        sql = f"select {columns} from extract_runs where run_id = ? and {where} order by {order} limit ?"
+        return [_issue(r) for r in rows(con, sql, [run["run_id"], MAX_BANNER_ITEMS])]
+
+    failed_total, rejecting = _int(totals["failed"]), _int(totals["rejecting"])
+    return DataQuality(
+        run_id=run["run_id"],
+        run_started_at=run["started"],
+        run_finished_at=run["finished"],
+        extracts=_int(totals["extracts"]),
+        failed=listed("status = 'failed'", "cloud, scope, dataset"),
+        failed_total=failed_total,
+        skipped=listed("status = 'skipped'", "cloud, scope, dataset"),
+        skipped_total=_int(totals["skipped"]),
+        rejected=listed("rejected_rows > 0", "rejected_rows desc, cloud, scope, dataset"),
+        rejected_total=rejecting,
+        rejected_rows_total=_int(totals["rejected_rows"]),
+        has_warnings=failed_total > 0 or rejecting > 0,
+    )
+
+
+# ------------------------------------------------------------------------------------------------ stopped
+
+
+def _stopped(con: duckdb.DuckDBPyConnection, snapshot: date, list_cap: int) -> StoppedSection:
+    where = "snapshot_date = ? and not coalesce(is_running, false)"
+    by_power = [CountRow(label=POWER_LABELS.get(r["power_state"], _clip(r["power_state"]) or "(none)"),
+                         count=_int(r["n"]))
+                for r in rows(con, f"select power_state, count(*) as n from machine_edr_status where {where} "
+                                   "group by all order by n desc, power_state", [snapshot])]
+    by_status = [CountRow(label=STATUS_LABELS.get(r["edr_status"], _clip(r["edr_status"]) or "(none)"),
+                          count=_int(r["n"]), level=status_level(r["edr_status"]))
+                 for r in rows(con, f"select edr_status, count(*) as n from machine_edr_status where {where} "
+                                    f"group by edr_status order by {STATUS_RANK}, edr_status", [snapshot])]
+    total = sum(r.count for r in by_power)
+    machines = [
+        StoppedMachine(
+            machine_name=_clip(r["machine_name"]) or "(unnamed)",
+            cloud=r["cloud"] or "",
+            scope_id=_clip(r["scope_id"]) or "",
+            os_family=r["os_family"] or "",
+            os_name=_clip(r["os_name"]),
+            power_state=r["power_state"] or "unknown",
+            edr_status=r["edr_status"] or "unknown",
+            status_level=status_level(r["edr_status"]),
+            status_reason=_clip(r["status_reason"]),
+            owner=_clip(r["owner"]),
+        )
+        for r in rows(con, "select machine_name, cloud, scope_id, os_family, os_name, power_state, "
+                           f"edr_status, status_reason, owner from machine_edr_status where {where} "
+                           f"order by {STATUS_RANK}, cloud, scope_id, machine_name, machine_key limit ?",
+                      [snapshot, list_cap])
+    ]
+    return StoppedSection(total=total, by_power_state=by_power, by_status=by_status, machines=machines,
+                          omitted=max(0, total - len(machines)))
+
+
+# ---------------------------------------------------------------------------------------- recommendations
+
+NO_ACTION = "(no remediation action given)"
+_STEP_MARKER = re.compile(r"^\s*(?:\d+[.)]|[-*\u2022])\s+")
+
+
+def split_steps(text: str | None) -> list[str]:
+    """Remediation steps as list items: one per non-empty line, leading numbering and bullets removed."""
+    if not text:
+        return []
+    steps = [_STEP_MARKER.sub("", line).strip() for line in str(text).splitlines()]
+    steps = [_clip(step, MAX_STEP_CHARS) for step in steps if step]
+    if len(steps) > MAX_STEPS:
+        steps = steps[:MAX_STEPS] + [f"\u2026 {len(steps) - MAX_STEPS} more steps in the database view"]
+    return steps
+
+
+def _remediation(row: dict[str, Any]) -> Remediation:
+    varies = _int(row["step_variants"]) > 1
+    return Remediation(
+        action=_clip(row["remediation_action"]) or NO_ACTION,
+        steps=split_steps(row["example_steps"]),
+        machines=_int(row["machines"]),
+        example_machine=(_clip(row["example_machine"]) or "(unnamed)") if varies else None,
+    )
+
+
+_RECOMMENDATION_CTES = f"""
+with rec as (
+    select *, coalesce(recommendation, '(no recommendation text)') as rec_text,
+           coalesce(severity, 'Unknown') as sev
+    from recommendations where snapshot_date = ?
+), grp as (
+    select rec_text, sev, count(distinct machine_key) as machines,
+           row_number() over (order by {_rank_sql("sev", SEVERITY_ORDER)}, count(distinct machine_key) desc,
+                              rec_text, sev) as grank
+    from rec group by rec_text, sev
+), shown as (select * from grp where grank <= ?)
+"""
+
+
+def _recommendations(con: duckdb.DuckDBPyConnection, snapshot: date, list_cap: int
+                     ) -> tuple[list[RecommendationGroup], int, int, int]:
+    totals = rows(con, "select count(*) as n, count(distinct machine_key) as machines, "
+                       "count(distinct (coalesce(recommendation, ''), coalesce(severity, ''))) as groups "
+                       "from recommendations where snapshot_date = ?", [snapshot])[0]
+    params = [snapshot, MAX_RECOMMENDATION_GROUPS]
+    groups = rows(con, _RECOMMENDATION_CTES + """
+        select s.rec_text, s.sev, s.machines, s.grank, count(distinct r.recommendation_id) as id_count,
+               list_slice(list_sort(list(distinct r.recommendation_id)), 1, 5) as ids
+        from shown s join rec r using (rec_text, sev)
+        group by s.rec_text, s.sev, s.machines, s.grank order by s.grank""", params)
+    remediations: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows(con, _RECOMMENDATION_CTES + """
+        select rec_text, sev, remediation_action, count(distinct machine_key) as machines,
+               count(distinct coalesce(remediation_steps, '')) as step_variants,
+               first(remediation_steps order by machine_name, machine_key) as example_steps,
+               first(machine_name order by machine_name, machine_key) as example_machine
+        from rec semi join shown using (rec_text, sev)
+        group by rec_text, sev, remediation_action
+        order by rec_text, sev, machines desc, remediation_action""", params):
+        remediations.setdefault((row["rec_text"], row["sev"]), []).append(row)
+    machines: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows(con, _RECOMMENDATION_CTES + f"""
+        , one as (
+            select * from rec semi join shown using (rec_text, sev)
+            qualify row_number() over (partition by rec_text, sev, machine_key
+                                       order by remediation_action, recommendation_id) = 1
+        )
+        select rec_text, sev, machine_name, cloud, scope_id, os_family, edr_status, plan_status,
+               remediation_action
+        from one
+        qualify row_number() over (partition by rec_text, sev
+                                   order by {STATUS_RANK}, cloud, scope_id, machine_name, machine_key) <= ?
+        order by rec_text, sev, {STATUS_RANK}, cloud, scope_id, machine_name, machine_key""",
+                    [*params, list_cap]):
+        machines.setdefault((row["rec_text"], row["sev"]), []).append(row)
+
+    budget = MAX_RECOMMENDATION_MACHINES
+    result = []
+    for g in groups:
+        key = (g["rec_text"], g["sev"])
+        listed = machines.get(key, [])[: max(0, min(list_cap, budget))]
+        budget -= len(listed)
+        all_rems = remediations.get(key, [])
+        rems = all_rems[:MAX_REMEDIATIONS_PER_GROUP]
+        ids = [str(i) for i in (g["ids"] or [])]
+        id_text = ", ".join(_clip(i) for i in ids)
+        if _int(g["id_count"]) > len(ids):
+            id_text += f" and {_int(g['id_count']) - len(ids):,} more"
+        result.append(RecommendationGroup(
+            recommendation=_clip(g["rec_text"], 500),
+            severity=g["sev"],
+            severity_level=severity_level(g["sev"]),
+            recommendation_ids=id_text,
+            machines=_int(g["machines"]),
+            remediations=[_remediation(r) for r in rems],
+            omitted_remediations=len(all_rems) - len(rems),
+            listed=[RecommendationMachine(
+                machine_name=_clip(m["machine_name"]) or "(unnamed)",
+                cloud=m["cloud"] or "",
+                scope_id=_clip(m["scope_id"]) or "",
+                os_family=m["os_family"] or "",
+                edr_status=m["edr_status"] or "unknown",
+                status_level=status_level(m["edr_status"]),
+                plan_status=m["plan_status"] or "unknown",
+                remediation_action=_clip(m["remediation_action"]) or "\u2014",
+            ) for m in listed],
+            omitted=max(0, _int(g["machines"]) - len(listed)),
+        ))
+    omitted_groups = max(0, _int(totals["groups"]) - len(result))
+    return result, _int(totals["n"]), _int(totals["machines"]), omitted_groups
+
+
+# ---------------------------------------------------------------------------------------------- public API
+
+
+def _empty_headline() -> Headline:
+    return Headline(coverage_pct=None, coverage_level="none", machines=0, running=VerdictCounts(),
+                    stopped=VerdictCounts(), assessable_running=0)
+
+
+def build_coverage_context(con: duckdb.DuckDBPyConnection, *, list_cap: int = 200) -> CoverageContext:
+    """Read the latest snapshot's coverage, extraction health and open recommendations into a context.
+
+    ``list_cap`` is the maximum number of rows of any one list (scopes, stopped machines, machines per
+    recommendation). Raises :class:`reports.db.ViewContractError` when a view or column is missing.
+    """
+    if list_cap < 1:
+        raise ValueError("list_cap must be at least 1")
+    check_views(con, COVERAGE_VIEW_COLUMNS)
+    generated_at = datetime.now(UTC)
+    snapshot = _snapshot_date(con)
+    data_quality = _data_quality(con)
+    if snapshot is None:
+        return CoverageContext(title="EDR coverage report", snapshot_date=None, generated_at=generated_at,
+                               list_cap=list_cap, has_data=False, headline=_empty_headline(),
+                               data_quality=data_quality)
+    headline = _headline(con, snapshot)
+    groups, rec_rows, rec_machines, omitted_groups = _recommendations(con, snapshot, list_cap)
+    return CoverageContext(
+        title=f"EDR coverage report \u2014 {snapshot.isoformat()}",
+        snapshot_date=snapshot,
+        generated_at=generated_at,
+        list_cap=list_cap,
+        has_data=headline.machines > 0,
+        headline=headline,
+        data_quality=data_quality,
+        breakdowns=[_breakdown(con, snapshot, list_cap, spec) for spec in BREAKDOWNS],
+        stopped=_stopped(con, snapshot, list_cap),
+        recommendations=groups,
+        recommendation_rows=rec_rows,
+        recommendation_machines=rec_machines,
+        omitted_recommendations=omitted_groups,
+    )
+
+
+def template_variables(context: CoverageContext) -> dict[str, Any]:
+    """The context's fields as top-level template variables (shallow: nested dataclasses stay objects)."""
+    return {f.name: getattr(context, f.name) for f in fields(context)}
+
+
+def render_coverage(context: CoverageContext) -> str:
+    """Render the report to HTML with every CSS rule inlined into ``style=`` attributes."""
+    html = environment().get_template(TEMPLATE).render(**template_variables(context))
+    return inline_css(html)
+
+
+def write_coverage_report(db_path: Path, out_dir: Path, *, list_cap: int = 200) -> Path:
+    """Render the report of the database at ``db_path`` (opened read-only) to ``out_dir/coverage.html``.
+
+    Writes atomically (temporary file, then rename). Should the page ever exceed ``MAX_HTML_BYTES``, the
+    list cap is halved until it fits. Returns the path written.
+    """
+    cap = list_cap
+    while True:
+        con = duckdb.connect(str(db_path), read_only=True)
+        try:
+            context = build_coverage_context(con, list_cap=cap)
+        finally:
+            con.close()
+        html = render_coverage(context)
+        if len(html.encode("utf-8")) <= MAX_HTML_BYTES or cap <= 10:
+            break
+        cap = max(10, cap // 2)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / REPORT_FILENAME
+    fd, tmp = tempfile.mkstemp(prefix=".coverage-", suffix=".html.tmp", dir=out_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(html)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
