@@ -7,7 +7,6 @@ Exit codes (documented in the README, stable for schedulers):
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -151,8 +150,8 @@ def build(config: ConfigOption = None, snapshot_date: DateOption = None, data_di
 @app.command()
 def report(config: ConfigOption = None, snapshot_date: DateOption = None, data_dir: DataDirOption = None) -> None:
     """Write the HTML reports from the current database."""
-    from reports.publish import write_reports
     from flows.summary import database_snapshot
+    from reports.publish import write_reports
 
     settings = _settings(config, data_dir)
     if not settings.output.database_path.exists():

@@ -12,7 +12,8 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 
 import duckdb
@@ -55,7 +56,7 @@ def _set_variables(con: duckdb.DuckDBPyConnection, settings: Settings, snapshot_
     ``as_of`` is the end of the snapshot day (UTC): freshness is judged against the snapshot, not the
     wall clock, so rebuilding an old night gives the same verdicts.
     """
-    as_of = datetime.combine(snapshot_date + timedelta(days=1), dtime(0), tzinfo=timezone.utc)
+    as_of = datetime.combine(snapshot_date + timedelta(days=1), dtime(0), tzinfo=UTC)
     values = {
         "snapshot_date": snapshot_date,
         "as_of": as_of,

@@ -16,7 +16,8 @@ DAY = date(2026, 11, 28)
 
 def _count(lake, dataset):
     glob = str(lake / "raw" / dataset / "snapshot_date=*" / "*.parquet")
-    return duckdb.connect().execute(f"select count(*) from read_parquet('{glob}', hive_partitioning = true)").fetchone()[0]
+    query = f"select count(*) from read_parquet('{glob}', hive_partitioning = true)"
+    return duckdb.connect().execute(query).fetchone()[0]
 
 
 def _land_vms(lake, names, run_id=None):

@@ -12,7 +12,6 @@ import pytest
 
 from tests import builders as b
 from transforms.build import build_database
-from transforms.contract import public_views
 from transforms.data_tests import DataTestError
 from transforms.project import SqlProject
 

@@ -79,8 +79,8 @@ def test_plan_two_gives_enable_mde_integration(tmp_path):
 def test_crowdstrike_in_ssm_inventory_is_protected(tmp_path):
     iid = "i-0000000000000aa02"
     records = {"aws__ec2_instances": [ec2(iid, platform="windows")],
-               "aws__ssm_instance_information": [(b.ssm_info(iid, platform="Windows",
-                                                             name="Microsoft Windows Server 2022 Datacenter"), CTX_AWS)],
+               "aws__ssm_instance_information": [
+                   (b.ssm_info(iid, platform="Windows", name="Microsoft Windows Server 2022 Datacenter"), CTX_AWS)],
                "aws__ssm_applications": [app(iid, "CrowdStrike Windows Sensor")]}
     con = build(tmp_path, records)
     assert status(con, iid)[:3] == ("protected", "healthy_software_evidence", "CrowdStrike Falcon")
@@ -177,7 +177,8 @@ def test_plan_precedence_resource_pricing_then_subscription_then_config(tmp_path
         update={"aws_accounts": {b.ACCOUNT: "p2"}})})
     build_database(settings, date(2026, 11, 28))
     con = duckdb.connect(str(settings.output.database_path), read_only=True)
-    plans = dict(con.execute("select machine_name, plan_status || '/' || plan_source from machine_edr_status").fetchall())
+    query = "select machine_name, plan_status || '/' || plan_source from machine_edr_status"
+    plans = dict(con.execute(query).fetchall())
     assert plans == {"p-1": "p1/subscription_pricing", "p-2": "off/resource_pricing",
                      "i-0000000000000aa10": "p2/config_override"}
 
