@@ -2,10 +2,16 @@
 -- name (better than PlatformDetails for Linux distributions).
 -- Grain: one row per (account_id, instance_id).
 with ec2 as (
-    select *
+    select *, cast(null as date) as carried_from
     from staging.stg_aws__ec2_instances
     where snapshot_date = getvariable('snapshot_date')
-    qualify row_number() over (partition by account_id, instance_id order by extracted_at desc) = 1
+    union all by name
+    -- a scope whose listing failed tonight: its machines as last seen (see int_carry_forward)
+    select s.*, s.snapshot_date as carried_from
+    from staging.stg_aws__ec2_instances as s
+    join intermediate.int_carry_forward as c
+        on c.dataset = 'aws__ec2_instances' and c.extract_scope = s.scope and s.snapshot_date = c.from_snapshot
+    qualify row_number() over (partition by account_id, instance_id order by carried_from nulls first, extracted_at desc) = 1
 ),
 
 ssm as (
@@ -39,7 +45,8 @@ select
     -- "User initiated (2024-05-01 10:00:00 GMT)": the time EC2 records for the last stop.
     try_strptime(regexp_extract(ec2.state_transition_reason, '\((\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) GMT\)', 1),
         '%Y-%m-%d %H:%M:%S')::timestamptz as last_stopped_at,
-    ec2.snapshot_date
+    ec2.carried_from,
+    getvariable('snapshot_date')::date as snapshot_date
 from ec2
 left join ssm
     on ssm.account_id = ec2.account_id and ssm.instance_id = ec2.instance_id

@@ -2,10 +2,16 @@
 -- connectors stamp on them (tags), so an EC2 or GCP VM onboarded to Arc can be matched to its cloud record.
 -- Grain: one row per Arc machine resource id.
 with arc as (
-    select *
+    select *, cast(null as date) as carried_from
     from staging.stg_azure__arc_machines
     where snapshot_date = getvariable('snapshot_date')
-    qualify row_number() over (partition by resource_id order by extracted_at desc) = 1
+    union all by name
+    -- a scope whose listing failed tonight: its machines as last seen (see int_carry_forward)
+    select s.*, s.snapshot_date as carried_from
+    from staging.stg_azure__arc_machines as s
+    join intermediate.int_carry_forward as c
+        on c.dataset = 'azure__arc_machines' and c.extract_scope = s.subscription_id and s.snapshot_date = c.from_snapshot
+    qualify row_number() over (partition by resource_id order by carried_from nulls first, extracted_at desc) = 1
 )
 
 select
@@ -28,5 +34,6 @@ select
     lower(concat_ws(' ', os_type, os_name, os_sku)) as os_hint,
     coalesce(os_sku, os_name || coalesce(' ' || os_version, '')) as os_name,
     last_status_change,
-    snapshot_date
+    carried_from,
+    getvariable('snapshot_date')::date as snapshot_date
 from arc

@@ -1,10 +1,16 @@
 -- Azure VMs of the snapshot being built, in the canonical machine shape (before OS and power mapping).
 -- Grain: one row per Azure VM resource id.
 with vms as (
-    select *
+    select *, cast(null as date) as carried_from
     from staging.stg_azure__virtual_machines
     where snapshot_date = getvariable('snapshot_date')
-    qualify row_number() over (partition by resource_id order by extracted_at desc) = 1
+    union all by name
+    -- a scope whose listing failed tonight: its machines as last seen (see int_carry_forward)
+    select s.*, s.snapshot_date as carried_from
+    from staging.stg_azure__virtual_machines as s
+    join intermediate.int_carry_forward as c
+        on c.dataset = 'azure__virtual_machines' and c.extract_scope = s.subscription_id and s.snapshot_date = c.from_snapshot
+    qualify row_number() over (partition by resource_id order by carried_from nulls first, extracted_at desc) = 1
 )
 
 select
@@ -26,5 +32,6 @@ select
     time_created as created_at,
     cast(null as timestamptz) as last_started_at,
     cast(null as timestamptz) as last_stopped_at,
-    snapshot_date
+    carried_from,
+    getvariable('snapshot_date')::date as snapshot_date
 from vms

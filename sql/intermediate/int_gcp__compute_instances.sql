@@ -2,10 +2,16 @@
 -- from the OS Config inventory when there is one (else from the boot disk licences).
 -- Grain: one row per instance asset name.
 with instances as (
-    select *
+    select *, cast(null as date) as carried_from
     from staging.stg_gcp__compute_instances
     where snapshot_date = getvariable('snapshot_date')
-    qualify row_number() over (partition by asset_name order by extracted_at desc) = 1
+    union all by name
+    -- a scope whose listing failed tonight: its machines as last seen (see int_carry_forward)
+    select s.*, s.snapshot_date as carried_from
+    from staging.stg_gcp__compute_instances as s
+    join intermediate.int_carry_forward as c
+        on c.dataset = 'gcp__compute_instances' and c.extract_scope = s.scope and s.snapshot_date = c.from_snapshot
+    qualify row_number() over (partition by asset_name order by carried_from nulls first, extracted_at desc) = 1
 ),
 
 inventories as (
@@ -38,6 +44,7 @@ select
     i.creation_timestamp as created_at,
     i.last_start_timestamp as last_started_at,
     i.last_stop_timestamp as last_stopped_at,
-    i.snapshot_date
+    i.carried_from,
+    getvariable('snapshot_date')::date as snapshot_date
 from instances as i
 left join inventories as inv using (asset_name)

@@ -21,6 +21,7 @@ with arc_unmatched as (
         cast(null as timestamptz) as created_at,
         cast(null as timestamptz) as last_started_at,
         cast(null as timestamptz) as last_stopped_at,
+        arc.carried_from,
         arc.snapshot_date
     from intermediate.int_azure__arc_machines as arc
     anti join intermediate.int_arc_cloud_matches as m on m.arc_resource_id = arc.resource_id
@@ -29,19 +30,19 @@ with arc_unmatched as (
 unioned as (
     select machine_key, cloud, resource_kind, scope_id, extract_scope, machine_name, host_name, native_id,
         region, os_hint, os_name, power_vocabulary, provider_power_state, tags, created_at, last_started_at,
-        last_stopped_at, snapshot_date
+        last_stopped_at, carried_from, snapshot_date
     from intermediate.int_azure__virtual_machines
     union all by name
     select * from arc_unmatched
     union all by name
     select machine_key, cloud, resource_kind, scope_id, extract_scope, machine_name, host_name, native_id,
         region, os_hint, os_name, power_vocabulary, provider_power_state, tags, created_at, last_started_at,
-        last_stopped_at, snapshot_date
+        last_stopped_at, carried_from, snapshot_date
     from intermediate.int_aws__ec2_instances
     union all by name
     select machine_key, cloud, resource_kind, scope_id, extract_scope, machine_name, host_name, native_id,
         region, os_hint, os_name, power_vocabulary, provider_power_state, tags, created_at, last_started_at,
-        last_stopped_at, snapshot_date
+        last_stopped_at, carried_from, snapshot_date
     from intermediate.int_gcp__compute_instances
 ),
 
@@ -85,6 +86,7 @@ select
     u.created_at,
     u.last_started_at,
     u.last_stopped_at,
+    u.carried_from,
     u.snapshot_date
 from unioned as u
 left join os_matches as o using (machine_key)

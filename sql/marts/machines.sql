@@ -22,5 +22,6 @@ select
     created_at,
     last_started_at,
     last_stopped_at,
+    carried_from,
     snapshot_date
 from intermediate.int_machines__unioned

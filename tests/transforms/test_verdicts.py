@@ -191,3 +191,15 @@ def test_coverage_is_over_running_machines(tmp_path):
     row = con.execute("select running_machines, stopped_machines, protected, coverage_pct from coverage_summary "
                       "where dimension = 'overall'").fetchone()
     assert row == (1, 1, 1, 100.0)
+
+
+def test_machines_of_a_scope_whose_listing_failed_are_carried_forward_as_unknown(tmp_path):
+    iid = "i-0000000000000aa11"
+    b.land(tmp_path, {"aws__ec2_instances": [ec2(iid)],
+                      "aws__ssm_instance_information": [(b.ssm_info(iid), CTX_AWS)],
+                      "aws__ssm_applications": [app(iid, "curl")]}, snapshot=date(2026, 11, 27))
+    con = build(tmp_path, {"gcp__compute_instances": [(b.gcp_instance("g-1"), {})]},
+                failed=[("aws", "test", "aws__ec2_instances")])
+    row = con.execute("select m.carried_from, s.edr_status, s.status_reason from machines m "
+                      "join machine_edr_status s using (machine_key) where m.native_id = ?", [iid]).fetchone()
+    assert row == (date(2026, 11, 27), "unknown", "source_failed")
