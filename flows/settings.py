@@ -76,7 +76,8 @@ class AzureSettings(Section):
     credential: Literal["default", "anonymous"] = "default"  # anonymous: loopback http:// endpoints only
     page_size: int = Field(1000, ge=1, le=1000)  # Resource Graph $top (its maximum is 1000)
     subscriptions_per_query: int = Field(1000, ge=1, le=1000)  # Resource Graph accepts up to 1000 per query
-    change_tracking_days: int = Field(7, ge=1, le=90)  # ConfigurationData look-back for the latest rows
+    # ConfigurationData look-back: longer than stale_after_days, so a stale machine shows as stale, not absent
+    change_tracking_days: int = Field(30, ge=1, le=90)
 
 
 class AwsSettings(Section):

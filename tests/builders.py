@@ -66,12 +66,13 @@ def pricing(tier: str = "Standard", sub_plan: str | None = "P2", scope: str | No
 
 
 def ct_row(machine: dict[str, Any], *, software: str | None = None, service: str | None = None,
-           state: str = "Running", kind: str | None = None, when: str = "2026-11-27T22:00:00Z") -> dict[str, Any]:
+           state: str = "Running", kind: str | None = None, when: str = "2026-11-27T22:00:00Z",
+           start: str = "Auto") -> dict[str, Any]:
     data_type = kind or ("Software" if software else "WindowsServices")
     return {"_ResourceId": machine["id"].lower(), "Computer": machine["name"], "ConfigDataType": data_type,
             "SoftwareName": software or "", "SoftwareType": "Application" if software else "",
             "Publisher": "", "CurrentVersion": "1.0", "SvcName": service or "", "SvcDisplayName": service or "",
-            "SvcState": state if service else "", "SvcStartupType": "Auto" if service else "",
+            "SvcState": state if service else "", "SvcStartupType": start if service else "",
             "TimeGenerated": when}
 
 

@@ -77,7 +77,7 @@ DATASETS: dict[str, DatasetSpec] = {
             azure.to_security_pricing_row),
         DatasetSpec(
             "azure__security_connectors", "azure",
-            "securityresources rows of type microsoft.security/securityconnectors (AWS and GCP connectors)",
+            "Resource Graph rows of type microsoft.security/securityconnectors (AWS and GCP connectors)",
             _schema(resource_id=S, name=S, subscription_id=S, environment_name=S, hierarchy_identifier=S,
                     servers_offering_type=S, servers_sub_plan=S, offerings_json=S),
             azure.to_security_connector_row),

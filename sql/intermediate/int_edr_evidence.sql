@@ -1,6 +1,7 @@
 -- Every piece of EDR evidence found for a machine, with the catalogue rule that recognised it and what
 -- it says about health: extensions (provisioning state), installed software (present = installed),
--- services (running or not) and Defender for Cloud's own EDR assessments.
+-- services (running or not) and Defender for Cloud's own EDR assessments. Only fresh evidence decides a
+-- verdict (is_fresh); stale evidence is kept for the analyst.
 -- Grain: one row per (machine_key, evidence_source, rule_id, matched_value, via).
 with machines as (
     select machine_key, os_family from intermediate.int_machines__unioned
@@ -30,12 +31,16 @@ software as (
     from intermediate.int_software_observations
 ),
 
+-- A stopped service is a failed EDR only when it is meant to run: Windows Server 2019+ always lists the
+-- built-in MDE service (Sense) stopped with Manual start until MDE is onboarded, which is no EDR at all.
 services as (
     select machine_key, evidence_source, 'service' as evidence_kind,
         unnest([service_name, service_display_name]) as matched_value,
         case service_state when 'Running' then 'healthy' when 'Stopped' then 'failed' else 'pending' end as health,
-        'service ' || coalesce(service_state, 'state unknown') as health_detail, observed_at, via
+        'service ' || coalesce(service_state, 'state unknown') || coalesce(' (' || start_type || ' start)', '')
+            as health_detail, observed_at, via
     from intermediate.int_service_observations
+    where not (service_state = 'Stopped' and lower(coalesce(start_type, '')) in ('manual', 'disabled'))
 ),
 
 observations as (
@@ -87,15 +92,25 @@ assessments as (
     where a.snapshot_date = getvariable('snapshot_date')
         and ((d.meaning = 'edr_installed' and a.status_code = 'Healthy')
             or (d.meaning = 'edr_configuration' and a.status_code = 'Unhealthy'))
+),
+
+deduplicated as (
+    select machine_key, evidence_source, evidence_kind, product_id, product_name, rule_id, matched_value, health,
+        health_detail, max(observed_at) as observed_at, via
+    from (
+        select * from exact_matches
+        union all by name
+        select * from pattern_matches
+        union all by name
+        select * from assessments
+    )
+    group by all
 )
 
-select machine_key, evidence_source, evidence_kind, product_id, product_name, rule_id, matched_value, health,
-    health_detail, max(observed_at) as observed_at, via
-from (
-    select * from exact_matches
-    union all by name
-    select * from pattern_matches
-    union all by name
-    select * from assessments
-)
-group by all
+select
+    *,
+    -- Extensions and Defender's assessments are current state; inventory evidence ages.
+    evidence_kind in ('extension', 'assessment')
+        or observed_at >= getvariable('as_of')::timestamptz
+            - to_days(cast(getvariable('stale_after_days') as integer)) as is_fresh
+from deduplicated

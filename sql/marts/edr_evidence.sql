@@ -13,6 +13,7 @@ select
     e.health_detail,
     e.observed_at,
     e.via,
+    e.is_fresh,
     m.snapshot_date
 from intermediate.int_edr_evidence as e
 join intermediate.int_machines__unioned as m using (machine_key)

@@ -7,6 +7,10 @@ with machines as (
     select * from intermediate.int_machines__unioned
 ),
 
+fresh_evidence as (
+    select * from intermediate.int_edr_evidence where is_fresh
+),
+
 products as (
     select machine_key, product_id, any_value(product_name) as product_name,
         case
@@ -14,7 +18,7 @@ products as (
             when bool_or(health = 'healthy') then 'healthy'
             else 'pending'
         end as product_health
-    from intermediate.int_edr_evidence
+    from fresh_evidence
     group by all
 ),
 
@@ -30,13 +34,17 @@ product_summary as (
     group by all
 ),
 
--- The single piece of evidence that best explains the verdict: healthy first, then failed, newest.
+-- The single piece of evidence that best explains the verdict: a healthy row of a healthy product when
+-- there is one (protected), else a failed row (unhealthy), newest first.
 decisive_evidence as (
-    select machine_key, evidence_source, rule_id, observed_at, health, evidence_kind
-    from intermediate.int_edr_evidence
+    select e.machine_key, e.evidence_source, e.rule_id, e.observed_at, e.health, e.evidence_kind
+    from fresh_evidence as e
+    join products as p using (machine_key, product_id)
+    join product_summary as ps using (machine_key)
     qualify row_number() over (
-        partition by machine_key
-        order by (health = 'healthy') desc, (health = 'failed') desc, observed_at desc, rule_id
+        partition by e.machine_key
+        order by (ps.has_healthy_edr and p.product_health = 'healthy' and e.health = 'healthy') desc,
+            (e.health = 'failed') desc, e.observed_at desc, e.rule_id
     ) = 1
 ),
 

@@ -203,3 +203,36 @@ def test_machines_of_a_scope_whose_listing_failed_are_carried_forward_as_unknown
     row = con.execute("select m.carried_from, s.edr_status, s.status_reason from machines m "
                       "join machine_edr_status s using (machine_key) where m.native_id = ?", [iid]).fetchone()
     assert row == (date(2026, 11, 27), "unknown", "source_failed")
+
+
+def test_idle_builtin_sense_service_is_not_an_edr(tmp_path):
+    vm = b.azure_vm("w2022-1", os_name="Windows Server 2022 Datacenter")
+    records = {"azure__virtual_machines": [(vm, {})],
+               "azure__change_tracking": [(b.ct_row(vm, service="Sense", state="Stopped", start="Manual"), {}),
+                                          (b.ct_row(vm, software="7-Zip 23.01 (x64)"), {})]}
+    con = build(tmp_path, records)
+    assert status(con, "w2022-1")[:2] == ("not_installed", "no_edr_in_fresh_inventory")
+
+
+def test_installed_edr_with_its_service_stopped_is_unhealthy_and_says_why(tmp_path):
+    vm = b.azure_vm("w2016-1", os_name="Windows Server 2016 Datacenter")
+    records = {"azure__virtual_machines": [(vm, {})],
+               "azure__change_tracking": [(b.ct_row(vm, software="Sophos Endpoint Agent"), {}),
+                                          (b.ct_row(vm, service="SAVService", state="Stopped"), {})]}
+    con = build(tmp_path, records)
+    assert status(con, "w2016-1")[:3] == ("unhealthy", "service_not_running", "Sophos Intercept X")
+
+
+def test_edr_seen_only_in_stale_inventory_is_unknown_not_protected(tmp_path):
+    inst = b.gcp_instance("old-1")
+    records = {"gcp__compute_instances": [(inst, {})],
+               "gcp__os_inventories": [(b.gcp_inventory(inst, ["falcon-sensor"], updated="2026-11-01T00:00:00Z"), {})]}
+    con = build(tmp_path, records)
+    assert status(con, "old-1")[:2] == ("unknown", "inventory_stale")
+    assert con.execute("select is_fresh from edr_evidence").fetchone() == (False,)
+
+
+def test_freebsd_reported_as_linux_is_not_applicable(tmp_path):
+    vm = b.azure_vm("bsd-1", os_type="Linux", os_name="freebsd")
+    con = build(tmp_path, {"azure__virtual_machines": [(vm, {})]})
+    assert status(con, "bsd-1")[:2] == ("not_applicable", "unsupported_os")
