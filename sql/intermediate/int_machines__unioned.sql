@@ -50,7 +50,8 @@ os_matches as (
     select u.machine_key, f.os_family, f.os_supported
     from unioned as u
     join seeds.os_families as f
-        on regexp_matches(u.os_hint, '\b' || f.keyword || '\b')
+        -- whole words, with '_' and '-' as separators too (image offers: 'fortinet_fortigate-vm_v5')
+        on regexp_matches(u.os_hint, '(^|[^a-z0-9])' || f.keyword || '([^a-z0-9]|$)')
     qualify row_number() over (partition by u.machine_key order by f._row) = 1
 ),
 
