@@ -14,9 +14,7 @@ prints how many rows it left out and which view holds them all.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import fields
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -40,6 +38,7 @@ from reports.context import (
     VerdictCounts,
 )
 from reports.db import COVERAGE_VIEW_COLUMNS, check_views, rows, scalar
+from reports.files import write_atomic
 from reports.render import (
     CLOUD_LABELS,
     OS_LABELS,
@@ -482,15 +481,4 @@ def write_coverage_report(db_path: Path, out_dir: Path, *, list_cap: int = 200) 
         if len(html.encode("utf-8")) <= MAX_HTML_BYTES or cap <= 10:
             break
         cap = max(10, cap // 2)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / REPORT_FILENAME
-    fd, tmp = tempfile.mkstemp(prefix=".coverage-", suffix=".html.tmp", dir=out_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(html)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomic(Path(out_dir) / REPORT_FILENAME, html)

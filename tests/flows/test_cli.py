@@ -1,0 +1,85 @@
+"""The command line end to end: `edrcov run --demo` through Prefect, then build, report, query, schema."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def demo_run(prefect_server, tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("cli") / "edrcov-data"
+    result = runner.invoke(app, ["run", "--demo", "--machines", "400", "--data-dir", str(data_dir),
+                                 "--snapshot-date", "2026-11-28"])
+    return result, data_dir
+
+
+def test_run_demo_writes_lake_database_and_report(demo_run):
+    result, data_dir = demo_run
+    assert result.exit_code == EXIT_OK, result.output
+    assert "protected" in result.output and "coverage report:" in result.output
+    assert list((data_dir / "lake" / "raw" / "aws__ec2_instances").glob("snapshot_date=2026-11-28/*.parquet"))
+    report = (data_dir / "reports" / "2026-11-28" / "coverage.html").read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in report and "<script" not in report
+    with duckdb.connect(str(data_dir / "edrcov.duckdb"), read_only=True) as con:
+        outcomes = con.execute("select count(*), count(*) filter (where status = 'ok') from extract_runs").fetchone()
+    assert outcomes[0] > 0 and outcomes[0] == outcomes[1]
+
+
+def test_rerun_of_the_same_date_does_not_duplicate(demo_run):
+    _, data_dir = demo_run
+    with duckdb.connect(str(data_dir / "edrcov.duckdb"), read_only=True) as con:
+        before = con.execute("select count(*) from machines").fetchone()[0]
+    result = runner.invoke(app, ["build", "--data-dir", str(data_dir)])
+    assert result.exit_code == EXIT_OK, result.output
+    with duckdb.connect(str(data_dir / "edrcov.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from machines").fetchone()[0] == before
+
+
+def test_query_formats(demo_run):
+    _, data_dir = demo_run
+    sql = "select edr_status, count(*) as n from machine_edr_status group by 1 order by 1"
+    as_json = runner.invoke(app, ["query", sql, "--format", "json", "--data-dir", str(data_dir)])
+    assert as_json.exit_code == EXIT_OK
+    assert {row["edr_status"] for row in json.loads(as_json.stdout)} >= {"protected", "not_installed", "unknown"}
+    as_csv = runner.invoke(app, ["query", sql, "--format", "csv", "--data-dir", str(data_dir)])
+    assert as_csv.stdout.splitlines()[0] == "edr_status,n"
+
+
+def test_query_is_read_only(demo_run):
+    _, data_dir = demo_run
+    result = runner.invoke(app, ["query", "drop view machines", "--data-dir", str(data_dir)])
+    assert result.exit_code == EXIT_CONFIG and "read-only" in result.output.lower()
+
+
+def test_report_rewrites_from_the_database(demo_run):
+    _, data_dir = demo_run
+    result = runner.invoke(app, ["report", "--data-dir", str(data_dir)])
+    assert result.exit_code == EXIT_OK and "coverage report:" in result.output
+
+
+def test_bad_config_is_one_clear_line(tmp_path):
+    config = tmp_path / "edrcov.toml"
+    config.write_text("[evidence]\nstale_after_days = 'soon'\n")
+    result = runner.invoke(app, ["run", "--config", str(config)])
+    assert result.exit_code == EXIT_CONFIG
+    assert "evidence.stale_after_days" in result.output and "Traceback" not in result.output
+
+
+def test_build_without_any_snapshot_fails_clearly(tmp_path):
+    result = runner.invoke(app, ["build", "--data-dir", str(tmp_path)])
+    assert result.exit_code == EXIT_FAILED and "no snapshot" in result.output
+
+
+def test_schema_lists_the_documented_views():
+    result = runner.invoke(app, ["schema"])
+    assert result.exit_code == EXIT_OK
+    for view in ("machines", "edr_evidence", "machine_edr_status", "recommendations", "coverage_summary"):
+        assert f"{view}:" in result.output
