@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from flows.settings import ConfigError, Settings, load_settings
@@ -36,7 +37,7 @@ DataDirOption = Annotated[Path | None, typer.Option("--data-dir", help="Override
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    console.print(f"[bold red]edrcov:[/] {message}", highlight=False)
+    console.print(f"[bold red]edrcov:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -96,11 +97,11 @@ def run(
         raise _fail("the config has no [azure], [aws] or [gcp] section: nothing to extract (use --demo?)",
                     EXIT_CONFIG)
     _quiet_prefect()
-    from flows.nightly import nightly
+    from flows.nightly import configured_nightly
 
     with console.status("Running the nightly flow (extract, land, build, report)..."):
         try:
-            summary = nightly(settings, demo=demo, snapshot_date=_parse_date(snapshot_date))
+            summary = configured_nightly(settings)(settings, demo=demo, snapshot_date=_parse_date(snapshot_date))
         except Exception as exc:  # noqa: BLE001 - one clear line, the traceback is in the Prefect logs
             raise _fail(f"run failed, nothing published: {type(exc).__name__}: {exc}", EXIT_FAILED) from None
     _print_summary(summary)
@@ -125,8 +126,8 @@ def _print_summary(summary) -> None:
     if summary.rejected_rows:
         out.print(f"[yellow]{summary.rejected_rows} malformed record(s) set aside: see rejected_records[/]")
     for outcome in summary.failed_outcomes:
-        out.print(f"[red]failed[/] {outcome.cloud} {outcome.scope} {outcome.dataset}: "
-                  f"{outcome.error_class}: {outcome.error_message}", highlight=False)
+        out.print(f"[red]failed[/] {escape(f'{outcome.cloud} {outcome.scope} {outcome.dataset}: ')}"
+                  f"{escape(f'{outcome.error_class}: {outcome.error_message}')}", highlight=False)
 
 
 @app.command()
@@ -202,6 +203,19 @@ def schema() -> None:
         out.print(f"[bold]{name}[/]: {' '.join(spec['description'].split())}")
         for column, col in (spec.get("columns") or {}).items():
             out.print(f"  {column}: {col['description']}", highlight=False)
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the example config")] = DEFAULT_CONFIG,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file")] = False,
+) -> None:
+    """Write a commented example configuration to edit."""
+    if path.exists() and not force:
+        raise _fail(f"{path} exists: use --force to overwrite it", EXIT_CONFIG)
+    example = Path(__file__).with_name("example_config.toml").read_text(encoding="utf-8")
+    path.write_text(example, encoding="utf-8")
+    out.print(f"wrote {path}: edit it, then `edrcov run --config {path}`")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -151,3 +151,15 @@ def nightly(settings: Settings, demo: bool = False, snapshot_date: date | None =
     summary.seconds.update(result.step_seconds)
     summary.reports = report(settings, snapshot_date)
     return summary
+
+
+def task_runner_for(settings: Settings):
+    """Bounded parallelism across scopes: threads here, or a Dask cluster (``[runner] kind = "dask"``)."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return ThreadPoolTaskRunner(max_workers=settings.runner.max_workers)
+
+
+def configured_nightly(settings: Settings):
+    """The nightly flow with the task runner the settings ask for."""
+    return nightly.with_options(task_runner=task_runner_for(settings))

@@ -83,3 +83,21 @@ def test_schema_lists_the_documented_views():
     assert result.exit_code == EXIT_OK
     for view in ("machines", "edr_evidence", "machine_edr_status", "recommendations", "coverage_summary"):
         assert f"{view}:" in result.output
+
+
+def test_init_writes_an_example_that_validates(tmp_path):
+    from flows.settings import load_settings
+
+    target = tmp_path / "edrcov.toml"
+    assert runner.invoke(app, ["init", str(target)]).exit_code == EXIT_OK
+    settings = load_settings(target)
+    assert settings.aws.role_name == "EdrcovReadOnly" and settings.gcp.scopes == ["organizations/123456789012"]
+    again = runner.invoke(app, ["init", str(target)])
+    assert again.exit_code == EXIT_CONFIG and "--force" in again.output
+
+
+def test_run_with_a_config_without_clouds_says_so(tmp_path):
+    config = tmp_path / "edrcov.toml"
+    config.write_text("[evidence]\nstale_after_days = 3\n")
+    result = runner.invoke(app, ["run", "--config", str(config)])
+    assert result.exit_code == EXIT_CONFIG and "no [azure], [aws] or [gcp] section" in result.output
