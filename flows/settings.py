@@ -60,6 +60,27 @@ class ExemptionSettings(Section):
 class DemoSettings(Section):
     machines: int = Field(3000, ge=10, le=5_000_000)
     seed: int = 42
+    history_days: int = Field(14, ge=1, le=180)  # nights of snapshots a demo run lands, for trends out of the box
+
+
+class HistorySettings(Section):
+    retention_days: int = Field(180, ge=2, le=3650)  # snapshots kept (Defender's machine timeline: six months)
+
+
+class PriceOverride(Section):
+    """A negotiated or other-currency price; applies from ``effective_from`` until a later one."""
+
+    plan: Literal["p1", "p2"]
+    hourly: float = Field(gt=0)
+    effective_from: date
+    currency: str = "USD"
+
+
+class LicensingSettings(Section):
+    currency: str = Field("USD", min_length=3, max_length=3)  # the currency reports are in
+    prices: list[PriceOverride] = []  # added to sql/seeds/price_book.csv; same plan and date: yours wins
+    # Flat monthly per-seat price to compare with. Default: the hourly price x 730 h (an always-on server).
+    seat_prices: dict[Literal["p1", "p2"], float] = {}
 
 
 class ReportSettings(Section):
@@ -127,6 +148,8 @@ class Settings(Section):
     plans: PlanSettings = PlanSettings()
     exemptions: ExemptionSettings = ExemptionSettings()
     demo: DemoSettings = DemoSettings()
+    history: HistorySettings = HistorySettings()
+    licensing: LicensingSettings = LicensingSettings()
     reports: ReportSettings = ReportSettings()
     snapshot_date: date | None = None  # normally today (UTC); set to replay a given night
 

@@ -6,7 +6,7 @@ boto3 EC2/SSM responses, Cloud Asset assets. Builders only take what a test vari
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -124,10 +124,12 @@ def gcp_inventory(instance: dict[str, Any], packages: list[str], *, updated: str
 
 
 def land(tmp_path: Path, records: dict[str, list[tuple[dict, dict]]], snapshot: date = date(2026, 11, 28),
-         failed: list[tuple[str, str, str]] = ()) -> Settings:
-    """Land {dataset: [(record, context), ...]} as one snapshot and return settings pointing at it."""
-    settings = Settings(output=OutputSettings(data_dir=tmp_path / "data"))
-    landing = Landing(settings.output.lake_dir, snapshot)
+         failed: list[tuple[str, str, str]] = (), settings: Settings | None = None) -> Settings:
+    """Land {dataset: [(record, context), ...]} as one snapshot (extracted at 02:00 UTC that night) and
+    return settings pointing at it."""
+    settings = settings or Settings(output=OutputSettings(data_dir=tmp_path / "data"))
+    at = datetime.combine(snapshot, time(2, 0), tzinfo=UTC)
+    landing = Landing(settings.output.lake_dir, snapshot, extracted_at=at)
     for dataset, items in records.items():
         with landing.writer(dataset, "test") as writer:
             for record, context in items:

@@ -21,6 +21,7 @@ import duckdb
 from flows.settings import Settings
 from transforms.contract import publish_views
 from transforms.data_tests import run_data_tests
+from transforms.history import PAST_VIEW, export_current, register_past
 from transforms.inputs import load_config_tables, load_seeds, register_raw
 from transforms.project import Model, SqlProject
 
@@ -63,6 +64,7 @@ def _set_variables(con: duckdb.DuckDBPyConnection, settings: Settings, snapshot_
         "stale_after_days": settings.evidence.stale_after_days,
         "exempt_tag": settings.exemptions.tag,
         "exempt_until_tag": settings.exemptions.until_tag,
+        "currency": settings.licensing.currency.upper(),
     }
     for name, value in values.items():
         con.execute(f"set variable {name} = ?", [value])
@@ -100,6 +102,7 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
     started = time.perf_counter()
     steps: dict[str, float] = {}
     con = duckdb.connect(str(building))
+    past_registered = False
     try:
         mark = time.perf_counter()
         _set_variables(con, settings, snapshot_date)
@@ -110,11 +113,15 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
         mark = time.perf_counter()
         order = project.build_order()
         for model in order:
+            if PAST_VIEW in model.sql and not past_registered:
+                past_registered = True
+                register_past(con, lake_dir, snapshot_date, settings.history.retention_days)
             _build_model(con, model)
         steps["models"] = time.perf_counter() - mark
         mark = time.perf_counter()
         tests_run = run_data_tests(con, project)
         steps["data_tests"] = time.perf_counter() - mark
+        export_current(con, lake_dir, snapshot_date)
         views = publish_views(con, project)
         _write_build_info(con, snapshot_date, settings)
         view_rows = {v: con.execute(f"select count(*) from main.{v}").fetchone()[0] for v in views}

@@ -71,6 +71,7 @@ def _type_seed_columns(con: duckdb.DuckDBPyConnection) -> None:
     """Seeds are read as text (so a user file cannot change their types); cast the few non-text ones."""
     con.execute("alter table seeds.os_families alter os_supported type boolean")
     con.execute("alter table seeds.edr_catalogue alter defender_supported type boolean")
+    con.execute("alter table seeds.power_states alter billed type boolean")
 
 
 def load_config_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
@@ -86,8 +87,31 @@ def load_config_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -> No
     con.execute("create or replace table config.plan_defaults (cloud varchar, plan varchar)")
     if defaults:
         con.executemany("insert into config.plan_defaults values (?, ?)", defaults)
+    _load_licensing(con, settings)
     con.execute("create or replace table config.exemptions (machine varchar, reason varchar, expires date)")
     if settings.exemptions.file:
         con.execute(f"""insert into config.exemptions
             select machine, reason, try_cast(expires as date)
             from read_csv({_quote(str(settings.exemptions.file))}, header = true, all_varchar = true)""")
+
+
+def _load_licensing(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """``config.price_book`` (seed prices plus overrides, in the report currency) and ``config.seat_prices``."""
+    licensing = settings.licensing
+    con.execute("create or replace table config.price_overrides "
+                "(plan varchar, currency varchar, hourly_price double, effective_from date)")
+    if licensing.prices:
+        con.executemany("insert into config.price_overrides values (?, ?, ?, ?)",
+                        [(p.plan, p.currency.upper(), p.hourly, p.effective_from) for p in licensing.prices])
+    con.execute("""create or replace table config.price_book as
+        select plan, currency, hourly_price, effective_from, 'config' as source from config.price_overrides
+        union all
+        select plan, currency, cast(hourly_price as double), cast(effective_from as date), source
+        from seeds.price_book as s
+        where not exists (select 1 from config.price_overrides as o
+                          where o.plan = s.plan and o.currency = s.currency
+                              and o.effective_from = cast(s.effective_from as date))""")
+    con.execute("delete from config.price_book where currency <> ?", [licensing.currency.upper()])
+    con.execute("create or replace table config.seat_prices (plan varchar, monthly_price double)")
+    if licensing.seat_prices:
+        con.executemany("insert into config.seat_prices values (?, ?)", list(licensing.seat_prices.items()))

@@ -154,11 +154,14 @@ class ExtractOutcome:
 class Landing:
     """One run's landing into the lake for one snapshot date: stage everything, then commit at once."""
 
-    def __init__(self, lake_root: Path, snapshot_date: date, run_id: str | None = None):
+    def __init__(self, lake_root: Path, snapshot_date: date, run_id: str | None = None,
+                 extracted_at: datetime | None = None):
         self.lake_root = Path(lake_root)
         self.snapshot_date = snapshot_date
         self.run_id = run_id or f"{snapshot_date.isoformat()}-{uuid.uuid4().hex[:12]}"
-        self.extracted_at = datetime.now(UTC)
+        # The snapshot's instant: cost intervals run from one night's extraction to the next. Replays of
+        # synthetic nights (the demo's history) pass it explicitly.
+        self.extracted_at = extracted_at or datetime.now(UTC)
         self.staging_root = self.lake_root / "_staging" / self.run_id
         self.outcomes: list[ExtractOutcome] = []
 
@@ -209,15 +212,23 @@ class Landing:
         pq.write_table(table, self.staged_file(EXTRACT_RUNS, "all"), compression="zstd")
 
     def _swap_in(self, name: str) -> int:
-        staged = self.staging_root / name
         target = partition_dir(self.lake_root, name, self.snapshot_date)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        retired = target.parent / f"_retired-{self.run_id}"
-        if target.exists():
-            target.rename(retired)
-        files = 0
-        if staged.exists():
-            files = len(list(staged.glob("*.parquet")))
-            staged.rename(target)
-        shutil.rmtree(retired, ignore_errors=True)
-        return files
+        return swap_partition(self.staging_root / name, target, self.run_id)
+
+
+def swap_partition(staged: Path, target: Path, tag: str) -> int:
+    """Replace the partition directory ``target`` with ``staged`` (which may be absent: an empty night).
+
+    Two renames: readers glob ``snapshot_date=*`` only, so they see the old partition or the new one,
+    never a half-written one. Returns the number of Parquet files published.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    retired = target.parent / f"_retired-{tag}"
+    if target.exists():
+        target.rename(retired)
+    files = 0
+    if staged.exists():
+        files = len(list(staged.glob("*.parquet")))
+        staged.rename(target)
+    shutil.rmtree(retired, ignore_errors=True)
+    return files

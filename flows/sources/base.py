@@ -47,9 +47,10 @@ class LandingRef:
     lake_root: Path
     snapshot_date: date
     run_id: str
+    extracted_at: datetime | None = None
 
     def open(self) -> Landing:
-        return Landing(self.lake_root, self.snapshot_date, self.run_id)
+        return Landing(self.lake_root, self.snapshot_date, self.run_id, self.extracted_at)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,9 @@ select
     coalesce(p.power_state, 'unknown') as power_state,
     u.provider_power_state,
     coalesce(p.power_state, 'unknown') = 'running' as is_running,
+    -- Defender for Servers bills these states by the hour (its FAQ: Azure Running/Stopping/Stopped, Arc
+    -- Connected); see sql/seeds/power_states.csv.
+    coalesce(p.billed, false) as is_billed_state,
     coalesce(
         u.tags ->> 'owner', u.tags ->> 'Owner', u.tags ->> 'security-contact', u.tags ->> 'SecurityContact'
     ) as owner,

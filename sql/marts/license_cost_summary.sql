@@ -1,0 +1,73 @@
+-- Defender for Servers cost by period and dimension: the latest night ("day"), the month to date, and the
+-- projected month end (month to date + the last seven nights' average daily cost for each remaining day).
+-- Dimensions: overall, cloud, scope, plan, owner, edr_status (the machine's verdict that night).
+-- Grain: one row per (period, dimension, dimension_value).
+with latest as (
+    select max(snapshot_date) as day from marts.license_hours
+),
+
+month_rows as (
+    select h.*, h.snapshot_date = l.day as is_latest,
+        h.snapshot_date > l.day - 7 as in_last_week,
+        date_trunc('month', l.day) as month_start,
+        date_diff('day', l.day, last_day(l.day)) as days_left
+    from marts.license_hours as h, latest as l
+    where date_trunc('month', h.snapshot_date) = date_trunc('month', l.day)
+),
+
+exploded as (
+    select 'overall' as dimension, 'all machines' as dimension_value, * from month_rows
+    union all by name
+    select 'cloud' as dimension, cloud as dimension_value, * from month_rows
+    union all by name
+    select 'scope' as dimension, cloud || ' ' || scope_id as dimension_value, * from month_rows
+    union all by name
+    select 'plan' as dimension, plan_status as dimension_value, * from month_rows
+    union all by name
+    select 'owner' as dimension, coalesce(owner, '(no owner tag)') as dimension_value, * from month_rows
+    union all by name
+    select 'edr_status' as dimension, edr_status as dimension_value, * from month_rows
+),
+
+per_group as (
+    select dimension, dimension_value, any_value(month_start) as month_start, any_value(days_left) as days_left,
+        max(snapshot_date) filter (where is_latest) as day,
+        count(distinct machine_key) filter (where is_latest and billable_hours > 0) as day_machines,
+        sum(billable_hours) filter (where is_latest) as day_hours,
+        sum(cost_low) filter (where is_latest) as day_cost_low,
+        sum(cost) filter (where is_latest) as day_cost,
+        sum(cost_high) filter (where is_latest) as day_cost_high,
+        count(distinct machine_key) filter (where billable_hours > 0) as mtd_machines,
+        sum(billable_hours) as mtd_hours,
+        sum(cost_low) as mtd_cost_low,
+        sum(cost) as mtd_cost,
+        sum(cost_high) as mtd_cost_high,
+        sum(cost) filter (where in_last_week) / nullif(count(distinct snapshot_date) filter (where in_last_week), 0)
+            as daily_run_rate,
+        sum(cost_low) filter (where in_last_week)
+            / nullif(count(distinct snapshot_date) filter (where in_last_week), 0) as daily_run_rate_low,
+        sum(cost_high) filter (where in_last_week)
+            / nullif(count(distinct snapshot_date) filter (where in_last_week), 0) as daily_run_rate_high
+    from exploded
+    group by dimension, dimension_value
+)
+
+select period, dimension, dimension_value, period_start, machines, round(billable_hours, 2) as billable_hours,
+    round(cost_low, 4) as cost_low, round(cost, 4) as cost, round(cost_high, 4) as cost_high,
+    getvariable('currency') as currency
+from (
+    select 'day' as period, dimension, dimension_value, day as period_start, day_machines as machines,
+        coalesce(day_hours, 0) as billable_hours, coalesce(day_cost_low, 0) as cost_low,
+        coalesce(day_cost, 0) as cost, coalesce(day_cost_high, 0) as cost_high
+    from per_group
+    union all
+    select 'month_to_date', dimension, dimension_value, month_start, mtd_machines, mtd_hours, mtd_cost_low,
+        mtd_cost, mtd_cost_high
+    from per_group
+    union all
+    select 'projected_month_end', dimension, dimension_value, month_start, mtd_machines,
+        null, mtd_cost_low + days_left * coalesce(daily_run_rate_low, 0),
+        mtd_cost + days_left * coalesce(daily_run_rate, 0),
+        mtd_cost_high + days_left * coalesce(daily_run_rate_high, 0)
+    from per_group
+)

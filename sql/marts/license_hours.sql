@@ -1,0 +1,38 @@
+-- Defender for Servers billed hours and cost per machine per night: running (billed-state) hours with a low,
+-- central and high estimate, the plan, the hours billable under it and their cost at the price in force
+-- that day. The headline uses the central estimate: the exact hours when the clouds' timestamps pin them
+-- down, otherwise the midpoint of the bounds.
+-- Grain: one row per (machine_key, snapshot_date); snapshot_date closes the interval (the 24 h before it).
+with priced as (
+    select i.*, p.hourly_price
+    from intermediate.int_license_intervals as i
+    asof left join config.price_book as p
+        on p.plan = i.plan_status and i.snapshot_date >= p.effective_from
+)
+
+select
+    machine_key,
+    snapshot_date,
+    interval_start,
+    interval_end,
+    round(interval_hours, 4) as interval_hours,
+    cloud,
+    scope_id,
+    owner,
+    plan_status,
+    edr_status,
+    power_state,
+    third_party_edr_only,
+    round(running_hours_low, 4) as running_hours_low,
+    round((running_hours_low + running_hours_high) / 2, 4) as running_hours_central,
+    round(running_hours_high, 4) as running_hours_high,
+    case when running_hours_low = running_hours_high then 'exact' else 'bounded' end as estimate_method,
+    case when plan_status in ('p1', 'p2') then round((running_hours_low + running_hours_high) / 2, 4) else 0 end
+        as billable_hours,
+    coalesce(hourly_price, 0) as hourly_price,
+    getvariable('currency') as currency,
+    case when plan_status in ('p1', 'p2') then running_hours_low * hourly_price else 0 end as cost_low,
+    case when plan_status in ('p1', 'p2') then (running_hours_low + running_hours_high) / 2 * hourly_price else 0 end
+        as cost,
+    case when plan_status in ('p1', 'p2') then running_hours_high * hourly_price else 0 end as cost_high
+from priced

@@ -1,0 +1,24 @@
+-- Plan 2 hours spent this month on machines whose only working EDR is a third-party product: Plan 2 pays
+-- for a Defender for Endpoint licence they do not use (Plan 1, or excluding them, would cost less).
+-- Grain: one row per (cloud, scope_id, edr_products).
+with latest as (
+    select max(snapshot_date) as day from marts.license_hours
+),
+
+prices as (
+    select plan, arg_max(hourly_price, effective_from) as hourly_price
+    from config.price_book, latest where effective_from <= latest.day group by plan
+)
+
+select h.cloud, h.scope_id, m.edr_products,
+    count(distinct h.machine_key) as machines,
+    round(sum(h.billable_hours), 2) as plan2_hours_mtd,
+    round(sum(h.cost), 2) as plan2_cost_mtd,
+    round(sum(h.billable_hours) * ((select hourly_price from prices where plan = 'p2')
+        - (select hourly_price from prices where plan = 'p1')), 2) as saving_if_plan1_mtd,
+    getvariable('currency') as currency
+from marts.license_hours as h
+join marts.machine_history as m using (machine_key, snapshot_date)
+join latest as l on date_trunc('month', h.snapshot_date) = date_trunc('month', l.day)
+where h.plan_status = 'p2' and h.third_party_edr_only
+group by all

@@ -1,0 +1,135 @@
+"""Hourly licensing cost, with hand-computed expectations. Nights are extracted at 02:00 UTC, so each
+interval is exactly 24 h; Plan 2 costs USD 0.02 and Plan 1 USD 0.007 per server-hour (the seed price book)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import duckdb
+import pytest
+
+from flows.settings import LicensingSettings, OutputSettings, PlanSettings, PriceOverride, Settings
+from tests import builders as b
+from transforms.build import build_database
+
+D1 = date(2026, 11, 10)
+CTX = {"account_id": b.ACCOUNT, "region": "eu-west-1", "reservation_id": "r-1"}
+
+
+def _settings(tmp_path, **licensing):
+    return Settings(output=OutputSettings(data_dir=tmp_path / "data"),
+                    plans=PlanSettings(aws_accounts={b.ACCOUNT: "p2"}),
+                    licensing=LicensingSettings(**licensing))
+
+
+def run_nights(tmp_path, nights, settings=None):
+    """nights: list of {dataset: [(record, ctx)]} for D1, D1+1, ...; builds each night in order."""
+    settings = settings or _settings(tmp_path)
+    for offset, records in enumerate(nights):
+        day = D1 + timedelta(days=offset)
+        b.land(tmp_path, records, snapshot=day, settings=settings)
+        build_database(settings, day)
+    return duckdb.connect(str(settings.output.database_path), read_only=True)
+
+
+def hours(con, name, day):
+    return con.execute(
+        "select h.running_hours_low, h.running_hours_central, h.running_hours_high, h.plan_status, "
+        "round(h.cost, 6) from license_hours h join machines m using (machine_key) "
+        "where (m.machine_name = ? or m.native_id = ?) and h.snapshot_date = ?", [name, name, day]).fetchone()
+
+
+def ec2(iid, state="running", reason="", launched="2026-10-01T00:00:00+00:00"):
+    record = b.ec2_instance(iid, state=state)
+    record["LaunchTime"], record["StateTransitionReason"] = launched, reason
+    return {"aws__ec2_instances": [(record, CTX)]}
+
+
+def test_running_all_day_is_24_exact_hours(tmp_path):
+    con = run_nights(tmp_path, [ec2("i-00000000000000c01"), ec2("i-00000000000000c01")])
+    assert hours(con, "i-00000000000000c01", D1 + timedelta(days=1)) == (24.0, 24.0, 24.0, "p2", 0.48)
+
+
+def test_stopped_all_day_costs_nothing(tmp_path):
+    stopped = ec2("i-00000000000000c02", "stopped", "User initiated (2026-10-05 08:00:00 GMT)")
+    con = run_nights(tmp_path, [stopped, stopped])
+    assert hours(con, "i-00000000000000c02", D1 + timedelta(days=1)) == (0.0, 0.0, 0.0, "p2", 0.0)
+
+
+def test_stopped_between_snapshots_without_timestamps_is_bounded(tmp_path):
+    # Azure gives no stop time: running at night 1, deallocated at night 2 -> between 0 and 24 h, central 12.
+    on, off = b.azure_vm("vm-b"), b.azure_vm("vm-b", power="PowerState/deallocated")
+    nights = [{"azure__virtual_machines": [(on, {})], "azure__security_pricings": [(b.pricing(), {})]},
+              {"azure__virtual_machines": [(off, {})], "azure__security_pricings": [(b.pricing(), {})]}]
+    con = run_nights(tmp_path, nights)
+    assert hours(con, "vm-b", D1 + timedelta(days=1)) == (0.0, 12.0, 24.0, "p2", 0.24)
+    assert con.execute("select estimate_method from license_hours").fetchone() == ("bounded",)
+
+
+def test_stop_time_inside_the_interval_makes_it_exact(tmp_path):
+    stopped = ec2("i-00000000000000c03", "stopped", "User initiated (2026-11-10 20:00:00 GMT)")
+    con = run_nights(tmp_path, [ec2("i-00000000000000c03"), stopped])
+    assert hours(con, "i-00000000000000c03", D1 + timedelta(days=1)) == (18.0, 18.0, 18.0, "p2", 0.36)
+
+
+def test_machine_that_lived_three_hours_between_snapshots(tmp_path):
+    short = ec2("i-00000000000000c04", "terminated", "User initiated (2026-11-10 13:00:00 GMT)",
+                launched="2026-11-10T10:00:00+00:00")
+    other = ec2("i-00000000000000c09")  # the estate's other machine: night 1 exists, this one is not in it
+    night2 = {"aws__ec2_instances": other["aws__ec2_instances"] + short["aws__ec2_instances"]}
+    con = run_nights(tmp_path, [other, night2])
+    assert hours(con, "i-00000000000000c04", D1 + timedelta(days=1)) == (3.0, 3.0, 3.0, "p2", 0.06)
+
+
+def test_deallocated_vm_is_not_billed_but_stopped_allocated_is(tmp_path):
+    dealloc = b.azure_vm("vm-d", power="PowerState/deallocated")
+    allocated = b.azure_vm("vm-s", power="PowerState/stopped")
+    night = {"azure__virtual_machines": [(dealloc, {}), (allocated, {})],
+             "azure__security_pricings": [(b.pricing(), {})]}
+    con = run_nights(tmp_path, [night, night])
+    day = D1 + timedelta(days=1)
+    assert hours(con, "vm-d", day) == (0.0, 0.0, 0.0, "p2", 0.0)
+    assert hours(con, "vm-s", day) == (24.0, 24.0, 24.0, "p2", 0.48)  # Defender bills Stopped (allocated)
+
+
+def test_price_change_mid_month_applies_from_its_date(tmp_path):
+    change = PriceOverride(plan="p2", hourly=0.03, effective_from=D1 + timedelta(days=2))
+    settings = _settings(tmp_path, prices=[change])
+    con = run_nights(tmp_path, [ec2("i-00000000000000c05")] * 3, settings)
+    assert hours(con, "i-00000000000000c05", D1 + timedelta(days=1))[4] == 0.48
+    assert hours(con, "i-00000000000000c05", D1 + timedelta(days=2))[4] == 0.72
+
+
+def test_plan_switched_from_p1_to_p2(tmp_path):
+    vm = b.azure_vm("vm-p")
+    p1 = {"azure__virtual_machines": [(vm, {})], "azure__security_pricings": [(b.pricing(sub_plan="P1"), {})]}
+    p2 = {"azure__virtual_machines": [(vm, {})], "azure__security_pricings": [(b.pricing(sub_plan="P2"), {})]}
+    con = run_nights(tmp_path, [p1, p1, p2])
+    assert hours(con, "vm-p", D1 + timedelta(days=1)) == (24.0, 24.0, 24.0, "p1", 0.168)
+    assert hours(con, "vm-p", D1 + timedelta(days=2)) == (24.0, 24.0, 24.0, "p2", 0.48)
+
+
+def test_month_to_date_projection_and_per_seat_comparison(tmp_path):
+    con = run_nights(tmp_path, [ec2("i-00000000000000c06")] * 3)  # 2 billed days of 24 h on Plan 2
+    summary = dict(con.execute("select period, cost from license_cost_summary where dimension = 'overall'").fetchall())
+    # latest night Nov 12: 18 days left in November at the last-week average of 0.48 a day
+    assert summary == {"day": 0.48, "month_to_date": 0.96, "projected_month_end": pytest.approx(0.96 + 18 * 0.48)}
+    p2 = con.execute("select machines, seat_price_monthly, per_seat_cost_month, saving from license_comparison "
+                     "where plan = 'p2'").fetchone()
+    assert p2 == (1, 14.6, 14.6, pytest.approx(14.6 - (0.96 + 18 * 0.48), abs=0.01))
+
+
+def test_cost_to_close_the_gap_and_plan2_overlap(tmp_path):
+    vm_gap = b.azure_vm("vm-gap")
+    vm_s1 = b.azure_vm("vm-s1")
+    night = {"azure__virtual_machines": [(vm_gap, {}), (vm_s1, {})],
+             "azure__security_pricings": [(b.pricing(sub_plan="P1"), {}),
+                                          (b.pricing(sub_plan="P2", scope=vm_s1["id"]), {})],
+             "azure__change_tracking": [(b.ct_row(vm_gap, software="7-Zip 23.01 (x64)"), {}),
+                                        (b.ct_row(vm_s1, software="Sentinel Agent"), {})]}
+    con = run_nights(tmp_path, [night, night])
+    gap = con.execute("select machines_without_edr, added_hourly_cost, added_cost_30_days from license_gap").fetchone()
+    assert gap == (1, pytest.approx(0.013), pytest.approx(0.013 * 24 * 30))
+    overlap = con.execute("select machines, plan2_hours_mtd, plan2_cost_mtd, edr_products "
+                          "from license_overlap").fetchone()
+    assert overlap == (1, 24.0, 0.48, "SentinelOne Singularity")
