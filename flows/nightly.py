@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -62,6 +62,31 @@ def extract_demo(ref: LandingRef, machines: int, seed: int) -> list[ExtractOutco
     landing = ref.open()
     land_demo_estate(landing, machines=machines, seed=seed)
     return landing.outcomes
+
+
+@task(name="backfill-demo-history", cache_policy=NO_CACHE)
+def backfill_demo_history(settings: Settings, snapshot_date: date) -> list[date]:
+    """Give the demo a past: land and build the nights before ``snapshot_date`` that the lake lacks, each
+    extracted at 02:00 UTC, so trends and hourly costs have something to show on the first run."""
+    from flows.demo import land_demo_estate
+    from transforms.build import build_database
+    from transforms.history import derived_dir
+
+    done = []
+    for back in range(settings.demo.history_days - 1, 0, -1):
+        night = snapshot_date - timedelta(days=back)
+        if (derived_dir(settings.output.lake_dir) / f"snapshot_date={night.isoformat()}").exists():
+            continue
+        landing = Landing(settings.output.lake_dir, night, extracted_at=_demo_instant(night))
+        land_demo_estate(landing, machines=settings.demo.machines, seed=settings.demo.seed)
+        landing.commit()
+        build_database(settings, night)
+        done.append(night)
+    return done
+
+
+def _demo_instant(night: date) -> datetime:
+    return datetime.combine(night, time(2, 0), tzinfo=UTC)
 
 
 @task(name="plan-jobs", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
@@ -134,8 +159,11 @@ def nightly(settings: Settings, demo: bool = False, snapshot_date: date | None =
     """Extract every configured cloud (or the demo estate), land, build the database, write the reports."""
     snapshot_date = snapshot_date or settings.snapshot_date or datetime.now(UTC).date()
     lake = settings.output.lake_dir
-    landing = Landing(lake, snapshot_date)
-    ref = LandingRef(lake, snapshot_date, landing.run_id)
+    if demo:
+        backfill_demo_history(settings, snapshot_date)
+    instant = _demo_instant(snapshot_date) if demo else None
+    landing = Landing(lake, snapshot_date, extracted_at=instant)
+    ref = LandingRef(lake, snapshot_date, landing.run_id, instant)
     summary = RunSummary(snapshot_date, landing.run_id, "demo" if demo else "clouds")
     try:
         if demo:

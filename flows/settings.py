@@ -60,7 +60,7 @@ class ExemptionSettings(Section):
 class DemoSettings(Section):
     machines: int = Field(3000, ge=10, le=5_000_000)
     seed: int = 42
-    history_days: int = Field(14, ge=1, le=180)  # nights of snapshots a demo run lands, for trends out of the box
+    history_days: int = Field(7, ge=1, le=180)  # nights a demo run lands (earlier ones once), for trends
 
 
 class HistorySettings(Section):

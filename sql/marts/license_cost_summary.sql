@@ -1,5 +1,6 @@
 -- Defender for Servers cost by period and dimension: the latest night ("day"), the month to date, and the
--- projected month end (month to date + the last seven nights' average daily cost for each remaining day).
+-- projected month end: month to date plus the last seven nights' average daily cost for every night of the
+-- month without data (the nights still to come, and any before the history began).
 -- Dimensions: overall, cloud, scope, plan, owner, edr_status (the machine's verdict that night).
 -- Grain: one row per (period, dimension, dimension_value).
 with latest as (
@@ -9,8 +10,8 @@ with latest as (
 month_rows as (
     select h.*, h.snapshot_date = l.day as is_latest,
         h.snapshot_date > l.day - 7 as in_last_week,
-        date_trunc('month', l.day) as month_start,
-        date_diff('day', l.day, last_day(l.day)) as days_left
+        cast(date_trunc('month', l.day) as date) as month_start,
+        day(last_day(l.day)) as days_in_month
     from marts.license_hours as h, latest as l
     where date_trunc('month', h.snapshot_date) = date_trunc('month', l.day)
 ),
@@ -30,7 +31,8 @@ exploded as (
 ),
 
 per_group as (
-    select dimension, dimension_value, any_value(month_start) as month_start, any_value(days_left) as days_left,
+    select dimension, dimension_value, any_value(month_start) as month_start,
+        any_value(days_in_month) - count(distinct snapshot_date) as days_without_data,
         max(snapshot_date) filter (where is_latest) as day,
         count(distinct machine_key) filter (where is_latest and billable_hours > 0) as day_machines,
         sum(billable_hours) filter (where is_latest) as day_hours,
@@ -66,8 +68,8 @@ from (
     from per_group
     union all
     select 'projected_month_end', dimension, dimension_value, month_start, mtd_machines,
-        null, mtd_cost_low + days_left * coalesce(daily_run_rate_low, 0),
-        mtd_cost + days_left * coalesce(daily_run_rate, 0),
-        mtd_cost_high + days_left * coalesce(daily_run_rate_high, 0)
+        null, mtd_cost_low + days_without_data * coalesce(daily_run_rate_low, 0),
+        mtd_cost + days_without_data * coalesce(daily_run_rate, 0),
+        mtd_cost_high + days_without_data * coalesce(daily_run_rate_high, 0)
     from per_group
 )

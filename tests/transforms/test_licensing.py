@@ -112,11 +112,11 @@ def test_plan_switched_from_p1_to_p2(tmp_path):
 def test_month_to_date_projection_and_per_seat_comparison(tmp_path):
     con = run_nights(tmp_path, [ec2("i-00000000000000c06")] * 3)  # 2 billed days of 24 h on Plan 2
     summary = dict(con.execute("select period, cost from license_cost_summary where dimension = 'overall'").fetchall())
-    # latest night Nov 12: 18 days left in November at the last-week average of 0.48 a day
-    assert summary == {"day": 0.48, "month_to_date": 0.96, "projected_month_end": pytest.approx(0.96 + 18 * 0.48)}
+    # 2 of November's 30 nights have data; the other 28 are filled at the last-week average of 0.48 a day
+    assert summary == {"day": 0.48, "month_to_date": 0.96, "projected_month_end": pytest.approx(0.96 + 28 * 0.48)}
     p2 = con.execute("select machines, seat_price_monthly, per_seat_cost_month, saving from license_comparison "
                      "where plan = 'p2'").fetchone()
-    assert p2 == (1, 14.6, 14.6, pytest.approx(14.6 - (0.96 + 18 * 0.48), abs=0.01))
+    assert p2 == (1, 14.6, 14.6, pytest.approx(14.6 - 30 * 0.48, abs=0.01))
 
 
 def test_cost_to_close_the_gap_and_plan2_overlap(tmp_path):
