@@ -103,12 +103,16 @@ def extract_scope(job: ScopeJob, ref: LandingRef, settings: Settings) -> list[Ex
 
 
 @task(name="land", cache_policy=NO_CACHE)
-def land(ref: LandingRef, outcomes: list[ExtractOutcome]) -> dict[str, int]:
-    """Publish the staged files as the snapshot's partitions, atomically per dataset."""
+def land(ref: LandingRef, outcomes: list[ExtractOutcome], retention_days: int) -> dict[str, int]:
+    """Publish the staged files as the snapshot's partitions, atomically per dataset, then apply retention."""
+    from flows.lake.retention import prune
+
     landing = ref.open()
     for outcome in outcomes:
         landing.record(outcome)
-    return landing.commit()
+    published = landing.commit()
+    prune(ref.lake_root, ref.snapshot_date, retention_days)
+    return published
 
 
 @task(name="build", cache_policy=NO_CACHE)
@@ -170,7 +174,7 @@ def nightly(settings: Settings, demo: bool = False, snapshot_date: date | None =
             summary.outcomes = extract_demo(ref, settings.demo.machines, settings.demo.seed)
         else:
             summary.outcomes = _extract_clouds(settings, ref)
-        land(ref, summary.outcomes)
+        land(ref, summary.outcomes, settings.history.retention_days)
     except BaseException:
         landing.abort()
         raise

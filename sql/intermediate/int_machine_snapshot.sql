@@ -31,6 +31,8 @@ select
             select 1 from intermediate.int_edr_evidence as e
             where e.machine_key = s.machine_key and e.is_fresh and e.health = 'healthy' and e.product_id = 'mde'
         ) as third_party_edr_only,
+    s.exemption_expires,
+    s.exemption_active,
     m.created_at,
     m.last_started_at,
     m.last_stopped_at

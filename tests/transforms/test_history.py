@@ -1,0 +1,96 @@
+"""History over several nights: timeline intervals, changes since yesterday, time to protect, the daily trend,
+and earlier nights read back from the lake's derived snapshots instead of being recomputed."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, timedelta
+
+import duckdb
+import pytest
+
+from flows.settings import OutputSettings, Settings
+from tests import builders as b
+from transforms.build import build_database
+
+N1, N2, N3 = date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 22)
+VM = {name: b.azure_vm(name) for name in ("vm-a", "vm-b", "vm-c", "vm-d", "vm-e")}
+
+
+def _night(protected=(), failed=(), bare=(), extra=None):
+    """Machines with MDE (protected), a failed MDE extension, or a fresh inventory and no EDR (bare)."""
+    names = [*protected, *failed, *bare, *(extra or {})]
+    vms = [(VM[n] if n not in (extra or {}) else extra[n], {}) for n in names]
+    exts = [(b.extension(VM[n]), {}) for n in protected] + [(b.extension(VM[n], state="Failed"), {}) for n in failed]
+    ct = [(b.ct_row(VM[n], software="7-Zip 23.01 (x64)", when="2026-11-19T22:00:00Z"), {}) for n in names]
+    return {"azure__virtual_machines": vms, "azure__machine_extensions": exts, "azure__change_tracking": ct}
+
+
+@pytest.fixture(scope="module")
+def con(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("history")
+    settings = Settings(output=OutputSettings(data_dir=tmp / "data"))
+    expiring = b.azure_vm("vm-e", tags={"edrcov-exempt": "vendor appliance",
+                                         "edrcov-exempt-until": (N3 + timedelta(days=10)).isoformat()})
+    nights = {N1: _night(protected=["vm-a", "vm-c"], bare=["vm-b"]),
+              N2: _night(protected=["vm-a"], failed=["vm-c"], bare=["vm-b", "vm-d"]),
+              N3: _night(protected=["vm-b", "vm-d"], failed=["vm-c"], extra={"vm-e": expiring})}
+    for night, records in nights.items():
+        b.land(tmp, records, snapshot=night, settings=settings)
+        build_database(settings, night)
+        if night == N2:  # keep the second night's database to look at its own changes
+            shutil.copy(settings.output.database_path, tmp / "night2.duckdb")
+    with duckdb.connect(str(settings.output.database_path), read_only=True) as connection:
+        yield connection
+
+
+@pytest.fixture(scope="module")
+def night2(con, tmp_path_factory):
+    path = next(tmp_path_factory.getbasetemp().glob("history*/night2.duckdb"))
+    with duckdb.connect(str(path), read_only=True) as connection:
+        yield connection
+
+
+def test_timeline_has_one_interval_per_unchanged_status(con):
+    rows = con.execute("select valid_from, valid_to, nights, edr_status, is_current from machine_timeline "
+                       "where machine_name = 'vm-b' order by valid_from").fetchall()
+    assert rows == [(N1, N2, 2, "not_installed", False), (N3, N3, 1, "protected", True)]
+
+
+def test_changes_since_the_previous_night(con):
+    rows = con.execute("select change_type, machine_name, previous_status, current_status from coverage_changes "
+                       "order by 1, 2").fetchall()
+    assert rows == [("exemption_expiring", "vm-e", None, "exempt"),
+                    ("machine_gone", "vm-a", "protected", None),
+                    ("new_machine", "vm-e", None, "exempt"),
+                    ("newly_protected", "vm-b", "not_installed", "protected"),
+                    ("newly_protected", "vm-d", "not_installed", "protected")]
+    assert con.execute("select distinct previous_night from coverage_changes").fetchall() == [(N2,)]
+
+
+def test_newly_unprotected_on_the_night_a_protected_machine_breaks(con, night2):
+    assert night2.execute("select change_type, previous_status, current_status from coverage_changes "
+                          "where machine_name = 'vm-c'").fetchall() == [("newly_unprotected", "protected", "unhealthy")]
+    # the next night it is still unhealthy: no longer a change
+    assert con.execute("select count(*) from coverage_changes where machine_name = 'vm-c'").fetchone() == (0,)
+    history = con.execute("select h.snapshot_date, h.edr_status from machine_history h "
+                          "where h.machine_name = 'vm-c' order by 1").fetchall()
+    assert history == [(N1, "protected"), (N2, "unhealthy"), (N3, "unhealthy")]
+
+
+def test_time_to_protect(con):
+    rows = con.execute("select machine_name, first_seen, first_protected, days_to_protect from time_to_protect "
+                       "order by 1").fetchall()
+    assert rows == [("vm-d", N2, N3, 1)]  # vm-e is exempt; the others were there on the first night
+
+
+def test_daily_trend(con):
+    rows = con.execute("select snapshot_date, sum(running_machines), sum(protected), "
+                       "round(100.0 * sum(protected) / sum(running_machines - exempt - not_applicable), 1) "
+                       "from coverage_daily group by 1 order by 1").fetchall()
+    assert rows == [(N1, 3, 2, 66.7), (N2, 4, 1, 25.0), (N3, 4, 2, 66.7)]
+
+
+def test_earlier_nights_come_from_the_derived_snapshots(con):
+    plan = con.execute("select sql from duckdb_views() where view_name = 'machine_snapshots_past'").fetchone()[0]
+    assert "derived" in plan and "machine_snapshots" in plan
