@@ -85,6 +85,32 @@ class LicensingSettings(Section):
 
 class ReportSettings(Section):
     list_cap: int = Field(200, ge=10, le=5000)  # longest lists in HTML; the database keeps everything
+    # Emailed reports show stable pseudonyms instead of host names, IPs and owner names (the database keeps
+    # the real values), for organisations whose mail leaves their data boundary.
+    pseudonymize: bool = False
+
+
+class EmailSettings(Section):
+    """SMTP delivery of the reports. The password never lives here: an environment variable or a Prefect
+    Secret block holds it."""
+
+    enabled: bool = False  # send after every run (or pass --email)
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"  # tls: implicit TLS (port 465)
+    username: str | None = None
+    password_env: str | None = "EDRCOV_SMTP_PASSWORD"  # environment variable holding the password
+    password_secret_block: str | None = None  # or the name of a Prefect Secret block
+    ca_file: Path | None = None  # a private CA bundle to verify the server with
+    sender: str = "edrcov@localhost"
+    recipients: list[str] = []  # get the full reports
+    # Owners get a report scoped to their machines: a tag/label value that is an email address...
+    routing_tags: list[str] = ["owner", "security-contact"]
+    # ...or a mapping of subscription / account / project id to addresses.
+    scope_recipients: dict[str, list[str]] = {}
+    max_message_bytes: int = Field(10_000_000, ge=100_000)  # bigger messages drop attachments, then fail
+    retries: int = Field(3, ge=0, le=10)  # per message, with backoff
+    timeout_seconds: float = Field(30, gt=0)
 
 
 class AzureSettings(Section):
@@ -150,6 +176,7 @@ class Settings(Section):
     demo: DemoSettings = DemoSettings()
     history: HistorySettings = HistorySettings()
     licensing: LicensingSettings = LicensingSettings()
+    email: EmailSettings = EmailSettings()
     reports: ReportSettings = ReportSettings()
     snapshot_date: date | None = None  # normally today (UTC); set to replay a given night
 
