@@ -87,8 +87,12 @@ def run(
     seed: Annotated[int | None, typer.Option("--seed", help="Demo estate seed")] = None,
     snapshot_date: DateOption = None,
     data_dir: DataDirOption = None,
+    send_email: Annotated[bool | None, typer.Option("--email/--no-email", help="Email the reports "
+                                                    "(default: [email] enabled)", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="With --email: write .eml files to "
+                                          "reports/<date>/outbox instead of sending")] = False,
 ) -> None:
-    """Run the whole nightly job: extract, land, build the database, write the reports."""
+    """Run the whole nightly job: extract, land, build the database, write (and email) the reports."""
     settings = _settings(config, data_dir, machines=machines, seed=seed)
     if not demo and _config_path(config) is None:
         console.print("No config file found: running on the built-in demo estate (see `edrcov init`).")
@@ -98,10 +102,15 @@ def run(
                     EXIT_CONFIG)
     _quiet_prefect()
     from flows.nightly import configured_nightly
+    from reports.publish import report_dir
 
+    day = _parse_date(snapshot_date)
+    outbox = str(report_dir(settings, day or date.today()) / "outbox") if dry_run else None
     with console.status("Running the nightly flow (extract, land, build, report)..."):
         try:
-            summary = configured_nightly(settings)(settings, demo=demo, snapshot_date=_parse_date(snapshot_date))
+            summary = configured_nightly(settings)(
+                settings=settings, demo=demo, snapshot_date=day,
+                send_email=True if dry_run else send_email, email_dry_run_dir=outbox)
         except Exception as exc:  # noqa: BLE001 - one clear line, the traceback is in the Prefect logs
             raise _fail(f"run failed, nothing published: {type(exc).__name__}: {exc}", EXIT_FAILED) from None
     _print_summary(summary)
@@ -125,6 +134,10 @@ def _print_summary(summary) -> None:
         out.print(f"{name} report: {path}")
     if summary.rejected_rows:
         out.print(f"[yellow]{summary.rejected_rows} malformed record(s) set aside: see rejected_records[/]")
+    if summary.emails_sent:
+        out.print(f"emails: {summary.emails_sent} sent (or written, with --dry-run)")
+    for failure in summary.email_failures:
+        out.print(f"[red]email failed[/] {escape(failure)}", highlight=False)
     for outcome in summary.failed_outcomes:
         out.print(f"[red]failed[/] {escape(f'{outcome.cloud} {outcome.scope} {outcome.dataset}: ')}"
                   f"{escape(f'{outcome.error_class}: {outcome.error_message}')}", highlight=False)
@@ -203,6 +216,36 @@ def schema() -> None:
         out.print(f"[bold]{name}[/]: {' '.join(spec['description'].split())}")
         for column, col in (spec.get("columns") or {}).items():
             out.print(f"  {column}: {col['description']}", highlight=False)
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Serve the demo estate (no cloud account)")] = False,
+    cron: Annotated[str | None, typer.Option("--cron", help="Cron expression (default: [schedule] cron, "
+                                             "02:00 nightly)")] = None,
+    timezone: Annotated[str | None, typer.Option("--timezone", help="IANA time zone of the cron "
+                                                 "(default: [schedule] timezone)")] = None,
+    name: Annotated[str, typer.Option("--name", help="Deployment name")] = "edrcov-nightly",
+) -> None:
+    """Run the nightly flow on a schedule with Prefect's serve (Ctrl-C stops it)."""
+    from prefect.schedules import Cron
+
+    settings = _settings(config)
+    config_path = _config_path(config)
+    try:
+        schedule = Cron(cron or settings.schedule.cron, timezone=timezone or settings.schedule.timezone)
+    except ValueError as exc:
+        raise _fail(f"bad schedule: {exc}", EXIT_CONFIG) from None
+    _quiet_prefect()
+    from flows.nightly import configured_nightly
+
+    out.print(f"serving {name}: '{schedule.cron}' in {schedule.timezone}"
+              f"{' on the demo estate' if demo or config_path is None else f' with {config_path}'}")
+    # The config is re-read at every run, so edits apply without restarting the server.
+    parameters = {"config_path": str(config_path.resolve()) if config_path else None,
+                  "demo": demo or config_path is None}
+    configured_nightly(settings).serve(name=name, schedules=[schedule], parameters=parameters)
 
 
 @app.command()

@@ -34,6 +34,8 @@ class RunSummary:
     outcomes: list[ExtractOutcome] = field(default_factory=list)
     database_path: Path | None = None
     reports: dict[str, Path] = field(default_factory=dict)
+    emails_sent: int = 0
+    email_failures: list[str] = field(default_factory=list)
     verdicts: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -47,7 +49,7 @@ class RunSummary:
 
     @property
     def partial(self) -> bool:
-        return bool(self.failed_outcomes)
+        return bool(self.failed_outcomes or self.email_failures)
 
 
 def _source_module(cloud: str):
@@ -158,9 +160,51 @@ def _planning_failure(cloud: str, exc: Exception) -> list[ExtractOutcome]:
                            error_class=info.error_class, error_message=redact(str(exc)))]
 
 
+@task(name="email", cache_policy=NO_CACHE, retries=0)
+def email(settings: Settings, snapshot_date: date, dry_run_dir: Path | None) -> tuple[int, list[str]]:
+    """Send (or, dry-run, write as .eml) the reports. A failed send is reported, never raised: the database
+    and reports are already published and stay so."""
+    from reports.mail import build_messages, deliver
+    from reports.publish import report_dir
+
+    messages = build_messages(settings, settings.output.database_path, report_dir(settings, snapshot_date),
+                              snapshot_date)
+    result = deliver(settings, messages, dry_run_dir=dry_run_dir)
+    return len(result.sent), [f"{f.recipient}: {f.error_class}: {f.message}" for f in result.failed]
+
+
+@task(name="artifacts", cache_policy=NO_CACHE)
+def artifacts(summary: RunSummary) -> None:
+    from flows.artifacts import publish_run_artifacts
+
+    publish_run_artifacts(summary)
+
+
 @flow(name="nightly", log_prints=True)
-def nightly(settings: Settings, demo: bool = False, snapshot_date: date | None = None) -> RunSummary:
-    """Extract every configured cloud (or the demo estate), land, build the database, write the reports."""
+def nightly(settings: Settings | None = None, config_path: str | None = None, demo: bool = False,
+            snapshot_date: date | None = None, send_email: bool | None = None,
+            email_dry_run_dir: str | None = None):
+    """Extract every configured cloud (or the demo estate), land, build the database, write the reports,
+    and email them when asked. Deployments pass ``config_path``; the CLI passes validated ``settings``.
+    A run where some scope could not be read ends in a Completed state named "Partial"."""
+    from prefect.states import Completed
+
+    from flows.settings import load_settings
+
+    settings = settings or load_settings(Path(config_path) if config_path else None)
+    summary = _run(settings, demo, snapshot_date)
+    if send_email if send_email is not None else settings.email.enabled:
+        dry_run = Path(email_dry_run_dir) if email_dry_run_dir else None
+        summary.emails_sent, summary.email_failures = email(settings, summary.snapshot_date, dry_run)
+    artifacts(summary)
+    if summary.partial:
+        message = (f"partial: {len(summary.failed_outcomes)} extraction(s) failed, "
+                   f"{len(summary.email_failures)} email(s) failed")
+        return Completed(name="Partial", message=message, data=summary)
+    return summary
+
+
+def _run(settings: Settings, demo: bool, snapshot_date: date | None) -> RunSummary:
     snapshot_date = snapshot_date or settings.snapshot_date or datetime.now(UTC).date()
     lake = settings.output.lake_dir
     if demo:

@@ -156,6 +156,24 @@ class GcpSettings(Section):
         return scopes
 
 
+class ScheduleSettings(Section):
+    """When `edrcov serve` runs the nightly flow."""
+
+    cron: str = "0 2 * * *"  # nightly at 02:00
+    timezone: str = "UTC"  # an IANA name, e.g. Europe/Paris: the cron is read in this zone
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {zone!r}") from None
+        return zone
+
+
 class RunnerSettings(Section):
     """How extraction tasks run: threads in this process, or a Dask cluster."""
 
@@ -169,6 +187,7 @@ class Settings(Section):
     aws: AwsSettings | None = None
     gcp: GcpSettings | None = None
     runner: RunnerSettings = RunnerSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
     output: OutputSettings = OutputSettings()
     evidence: EvidenceSettings = EvidenceSettings()
     plans: PlanSettings = PlanSettings()

@@ -15,9 +15,12 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def demo_run(prefect_server, tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("cli") / "edrcov-data"
-    result = runner.invoke(app, ["run", "--demo", "--machines", "400", "--data-dir", str(data_dir),
-                                 "--snapshot-date", "2026-11-28"])
+    tmp = tmp_path_factory.mktemp("cli")
+    data_dir = tmp / "edrcov-data"
+    config = tmp / "edrcov.toml"
+    config.write_text("[demo]\nhistory_days = 2\n")  # one earlier night is enough here, and quick
+    result = runner.invoke(app, ["run", "--demo", "--config", str(config), "--machines", "400",
+                                 "--data-dir", str(data_dir), "--snapshot-date", "2026-11-28"])
     return result, data_dir
 
 
@@ -101,3 +104,30 @@ def test_run_with_a_config_without_clouds_says_so(tmp_path):
     config.write_text("[evidence]\nstale_after_days = 3\n")
     result = runner.invoke(app, ["run", "--config", str(config)])
     assert result.exit_code == EXIT_CONFIG and "no [azure], [aws] or [gcp] section" in result.output
+
+
+def test_demo_run_has_history_for_trends_and_costs(demo_run):
+    _, data_dir = demo_run
+    with duckdb.connect(str(data_dir / "edrcov.duckdb"), read_only=True) as con:
+        nights = con.execute("select count(distinct snapshot_date) from machine_history").fetchone()[0]
+        cost = con.execute("select sum(cost) from license_hours").fetchone()[0]
+    assert nights == 2 and cost > 0
+
+
+def test_serve_rejects_a_bad_cron():
+    result = runner.invoke(app, ["serve", "--cron", "not a cron"])
+    assert result.exit_code == EXIT_CONFIG and "bad schedule" in result.output
+
+
+def test_serve_schedules_the_flow_nightly_in_the_configured_time_zone(tmp_path, monkeypatch):
+    from prefect import Flow
+
+    seen = {}
+    monkeypatch.setattr(Flow, "serve", lambda self, **kwargs: seen.update(kwargs, flow=self.name))
+    config = tmp_path / "edrcov.toml"
+    config.write_text('[schedule]\ntimezone = "Europe/Paris"\n[aws]\naccounts = ["123456789012"]\n')
+    result = runner.invoke(app, ["serve", "--config", str(config)])
+    assert result.exit_code == EXIT_OK, result.output
+    (schedule,) = seen["schedules"]
+    assert (seen["flow"], schedule.cron, schedule.timezone) == ("nightly", "0 2 * * *", "Europe/Paris")
+    assert seen["parameters"] == {"config_path": str(config.resolve()), "demo": False}
