@@ -1,0 +1,120 @@
+"""The scale benchmark: land the demo estate at each size, then time every stage from landed Parquet to
+both HTML reports, each in its own process so peak RSS is per stage. Not part of the default test run.
+
+    .venv/bin/python -m tests.benchmarks.bench --sizes 10000 100000 1000000 --out bench-results
+
+Prints, from the same run, the build's ratio to the physical floor (one scan of every raw column the
+models read) and to the pandas baseline, the 10x growth ratios, report sizes, and the nightly build with
+30 retained nights against the single-night build. Writes results.json and results.md to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+
+NIGHT = date(2026, 11, 28)
+TARGET_SECONDS, TARGET_RSS_MIB = 30.0, 2048.0
+
+
+def run_stage(stage: str, data_dir: Path, machines: int, night: date = NIGHT) -> dict:
+    out = subprocess.run([sys.executable, "-m", "tests.benchmarks.stage", stage, str(data_dir), str(machines),
+                          night.isoformat()], check=True, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def fake_history(data_dir: Path, nights: int) -> None:
+    """Retain ``nights`` nights: copy tonight's derived snapshot to the previous nights (shifted dates), the
+    way a month of nightly runs would have left them, without landing a month of estates."""
+    import duckdb
+
+    root = data_dir / "lake" / "derived" / "machine_snapshots"
+    tonight = root / f"snapshot_date={NIGHT.isoformat()}" / "part-0.parquet"
+    con = duckdb.connect()
+    for back in range(1, nights):
+        night = NIGHT - timedelta(days=back)
+        folder = root / f"snapshot_date={night.isoformat()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        con.execute(f"copy (select * replace (snapshot_at - interval {back} day as snapshot_at) "
+                    f"from read_parquet('{tonight}')) to '{folder / 'part-0.parquet'}' (format parquet)")
+
+
+def bench_size(machines: int, work: Path, history_nights: int) -> dict:
+    data_dir = work / f"n{machines}"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    result = {"machines": machines, "land": run_stage("land", data_dir, machines)}
+    result["build"] = run_stage("build", data_dir, machines)
+    result["report"] = run_stage("report", data_dir, machines)
+    result["floor"] = run_stage("floor", data_dir, machines)
+    result["pandas"] = run_stage("pandas", data_dir, machines)
+    build_s, report_s = result["build"]["seconds"], result["report"]["seconds"]
+    result["end_to_end_s"] = build_s + report_s
+    result["peak_rss_mib"] = max(result["build"]["peak_rss_mib"], result["report"]["peak_rss_mib"])
+    result["floor_ratio"] = build_s / result["floor"]["floor_s"]
+    result["pandas_speedup"] = result["pandas"]["pandas_s"] / build_s
+    if history_nights > 1:
+        fake_history(data_dir, history_nights)
+        result["build_with_history"] = run_stage("build", data_dir, machines)
+        result["history_ratio"] = result["build_with_history"]["seconds"] / build_s
+    shutil.rmtree(data_dir, ignore_errors=True)
+    return result
+
+
+def markdown(results: list[dict], machine: str) -> str:
+    lines = [f"Machine: {machine}", "",
+             "| machines | land s | build s (models / tests) | reports s | build+reports s | peak RSS MiB "
+             "| floor s | build/floor | pandas s | pandas/build | 30-night build s (ratio) | report bytes |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in results:
+        b = r["build"]
+        hist = r.get("build_with_history")
+        hist_cell = f"{hist['seconds']:.1f} ({r['history_ratio']:.2f}x)" if hist else "-"
+        lines.append(
+            f"| {r['machines']:,} | {r['land']['seconds']:.1f} | {b['seconds']:.1f} ({b['models_s']:.1f} / "
+            f"{b['data_tests_s']:.1f}) | {r['report']['seconds']:.1f} | {r['end_to_end_s']:.1f} | "
+            f"{r['peak_rss_mib']:,.0f} | {r['floor']['floor_s']:.2f} | {r['floor_ratio']:.1f}x | "
+            f"{r['pandas']['pandas_s']:.1f} | {r['pandas_speedup']:.1f}x | {hist_cell} | "
+            f"{', '.join(f'{k} {v:,}' for k, v in r['report']['bytes'].items())} |")
+    for small, big in zip(results, results[1:], strict=False):
+        growth = big["end_to_end_s"] / small["end_to_end_s"]
+        lines.append(f"\n{small['machines']:,} -> {big['machines']:,} machines: build+reports x{growth:.1f} "
+                     f"for x{big['machines'] / small['machines']:.0f} the machines")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--history-nights", type=int, default=30)
+    parser.add_argument("--out", type=Path, default=Path("bench-results"))
+    parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="edrcov-bench-"))
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, {_memory_gib():.0f} GiB, Python {platform.python_version()}"
+    results = []
+    for size in args.sizes:
+        results.append(bench_size(size, work, args.history_nights))
+        print(json.dumps(results[-1], default=str), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps({"machine": machine, "results": results}, indent=2,
+                                                      default=str))
+    table = markdown(results, machine)
+    (args.out / "results.md").write_text(table)
+    print(table)
+
+
+def _memory_gib() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+
+if __name__ == "__main__":
+    main()

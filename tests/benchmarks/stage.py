@@ -1,0 +1,72 @@
+"""One benchmark stage in its own process, so its peak RSS is its own: prints one JSON line.
+
+    python -m tests.benchmarks.stage land|build|report|floor|pandas DATA_DIR [MACHINES] [DATE]
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from flows.settings import OutputSettings, Settings
+
+
+def _settings(data_dir: Path) -> Settings:
+    return Settings(output=OutputSettings(data_dir=data_dir))
+
+
+def land(data_dir: Path, machines: int, night: date) -> dict:
+    from datetime import UTC, datetime, time as dtime
+
+    from flows.demo.scale import land_scale_estate
+    from flows.lake.writer import Landing
+
+    landing = Landing(_settings(data_dir).output.lake_dir, night,
+                      extracted_at=datetime.combine(night, dtime(2, 0), tzinfo=UTC))
+    rows = land_scale_estate(landing, machines=machines)
+    landing.commit()
+    return {"rows": rows}
+
+
+def build(data_dir: Path, machines: int, night: date) -> dict:
+    from transforms.build import build_database
+
+    result = build_database(_settings(data_dir), night)
+    return {"models_s": result.step_seconds.get("models"), "data_tests_s": result.step_seconds.get("data_tests"),
+            "inputs_s": result.step_seconds.get("inputs"), "view_rows": result.view_rows}
+
+
+def report(data_dir: Path, machines: int, night: date) -> dict:
+    from reports.publish import write_reports
+
+    paths = write_reports(_settings(data_dir), night)
+    return {"bytes": {name: Path(p).stat().st_size for name, p in paths.items()}}
+
+
+def floor(data_dir: Path, machines: int, night: date) -> dict:
+    from tests.benchmarks.baselines import physical_floor
+
+    return physical_floor(_settings(data_dir).output.lake_dir)
+
+
+def pandas_verdict(data_dir: Path, machines: int, night: date) -> dict:
+    from tests.benchmarks.baselines import pandas_core_verdict
+
+    return pandas_core_verdict(_settings(data_dir).output.lake_dir, night)
+
+
+STAGES = {"land": land, "build": build, "report": report, "floor": floor, "pandas": pandas_verdict}
+
+if __name__ == "__main__":
+    stage, data_dir = sys.argv[1], Path(sys.argv[2])
+    machines = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    night = date.fromisoformat(sys.argv[4]) if len(sys.argv) > 4 else date(2026, 11, 28)
+    started = time.perf_counter()
+    detail = STAGES[stage](data_dir, machines, night)
+    seconds = time.perf_counter() - started
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"stage": stage, "seconds": seconds, "peak_rss_mib": peak_mib, **detail}, default=str))
