@@ -7,6 +7,7 @@ from pathlib import Path
 
 from flows.settings import Settings
 from reports.coverage import write_coverage_report
+from reports.licensing import write_licensing_report
 
 
 def report_dir(settings: Settings, snapshot_date: date) -> Path:
@@ -14,8 +15,13 @@ def report_dir(settings: Settings, snapshot_date: date) -> Path:
 
 
 def write_reports(settings: Settings, snapshot_date: date) -> dict[str, Path]:
-    """Render the reports from the published database; returns {report name: path}."""
+    """Render the reports from the published database; returns {report name: path}.
+
+    ``coverage.html`` (EDR coverage) and ``licensing.html`` (Defender for Servers hourly cost), side by side.
+    """
     out_dir = report_dir(settings, snapshot_date)
     out_dir.mkdir(parents=True, exist_ok=True)
-    coverage = write_coverage_report(settings.output.database_path, out_dir, list_cap=settings.reports.list_cap)
-    return {"coverage": coverage}
+    database, cap = settings.output.database_path, settings.reports.list_cap
+    coverage = write_coverage_report(database, out_dir, list_cap=cap)
+    licensing = write_licensing_report(database, out_dir, list_cap=cap)
+    return {"coverage": coverage, "licensing": licensing}

@@ -87,6 +87,43 @@ def bar_width(value: float | None) -> int:
     return max(0, min(100, round(value)))
 
 
+MINUS = "\u2212"
+
+
+def fmt_money(value: float | None, currency: str | None = None, decimals: int = 2) -> str:
+    """An amount with its currency code and thousands separators: (4468.2, 'USD') -> 'USD 4,468.20'.
+
+    Negative amounts take a minus sign before the code ('\u2212USD 12.00'); None -> an em dash.
+    """
+    if value is None:
+        return "\u2014"
+    amount = round(float(value), decimals)
+    text = f"{abs(amount):,.{decimals}f}"
+    if currency:
+        text = f"{currency} {text}"
+    return f"{MINUS}{text}" if amount < 0 else text
+
+
+def fmt_rate(value: float | None, currency: str | None = None) -> str:
+    """A price or cost per hour, 2 to 4 decimals: (0.007, 'USD') -> 'USD 0.007'; (0.02, 'USD') -> 'USD 0.02'."""
+    if value is None:
+        return "\u2014"
+    text = fmt_money(value, currency, 4)
+    whole, _, decimals = text.rpartition(".")
+    return f"{whole}.{decimals.rstrip('0').ljust(2, '0')}"
+
+
+def fmt_hours(value: float | None) -> str:
+    """Hours with thousands separators: whole hours from 100 up, else one decimal ('12.5', '24', '58,488')."""
+    if value is None:
+        return "\u2014"
+    value = float(value)
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    text = f"{value:,.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
 def fmt_when(value: datetime | None) -> str:
     """A timestamp as 'YYYY-MM-DD HH:MM UTC' (naive timestamps are taken to be UTC)."""
     if value is None:
@@ -127,6 +164,9 @@ def _environment() -> Environment:
     env.filters.update(
         num=fmt_num,
         pct=fmt_pct,
+        money=fmt_money,
+        rate=fmt_rate,
+        hours=fmt_hours,
         bar_width=bar_width,
         when=fmt_when,
         day=fmt_day,
