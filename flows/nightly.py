@@ -164,12 +164,16 @@ def _planning_failure(cloud: str, exc: Exception) -> list[ExtractOutcome]:
 def email(settings: Settings, snapshot_date: date, dry_run_dir: Path | None) -> tuple[int, list[str]]:
     """Send (or, dry-run, write as .eml) the reports. A failed send is reported, never raised: the database
     and reports are already published and stay so."""
-    from reports.mail import build_messages, deliver
+    from reports.mail import MailBuildError, build_messages, deliver
     from reports.publish import report_dir
 
-    messages = build_messages(settings, settings.output.database_path, report_dir(settings, snapshot_date),
-                              snapshot_date)
+    try:
+        messages = build_messages(settings, settings.output.database_path, report_dir(settings, snapshot_date),
+                                  snapshot_date)
+    except MailBuildError as exc:
+        return 0, [f"(no message built): MailBuildError: {exc}"]
     result = deliver(settings, messages, dry_run_dir=dry_run_dir)
+    get_run_logger().info("email: %s", result.summary())
     return len(result.sent), [f"{f.recipient}: {f.error_class}: {f.message}" for f in result.failed]
 
 
@@ -230,10 +234,29 @@ def _run(settings: Settings, demo: bool, snapshot_date: date | None) -> RunSumma
 
 
 def task_runner_for(settings: Settings):
-    """Bounded parallelism across scopes: threads here, or a Dask cluster (``[runner] kind = "dask"``)."""
+    """Bounded parallelism across scopes: threads here, or a Dask cluster (``[runner] kind = "dask"``).
+
+    With Dask, ``address`` names a running scheduler whose workers (on any machine) run the scope tasks;
+    without it a local cluster of ``dask_workers`` x ``dask_threads_per_worker`` is started for the run.
+    Workers on other machines must reach the lake: set ``[output] lake_url`` to an object store.
+    """
+    import os
+
     from prefect.task_runners import ThreadPoolTaskRunner
 
-    return ThreadPoolTaskRunner(max_workers=settings.runner.max_workers)
+    runner = settings.runner
+    if runner.kind != "dask":
+        return ThreadPoolTaskRunner(max_workers=runner.max_workers)
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # read when distributed is first imported
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError:
+        raise RuntimeError('[runner] kind = "dask" needs the scale extra: pip install "edrcov[scale]"') from None
+    if runner.address:
+        return DaskTaskRunner(address=runner.address)
+    return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs={
+        "n_workers": runner.dask_workers, "threads_per_worker": runner.dask_threads_per_worker,
+        "processes": runner.dask_processes, "dashboard_address": None})
 
 
 def configured_nightly(settings: Settings):
