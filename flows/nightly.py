@@ -10,12 +10,14 @@ No Prefect server is needed: without ``PREFECT_API_URL`` Prefect starts a tempor
 from __future__ import annotations
 
 import importlib
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import MissingContextError
 
 from flows.lake.writer import ExtractOutcome, Landing
 from flows.settings import Settings
@@ -131,8 +133,16 @@ def report(settings: Settings, snapshot_date: date) -> dict[str, Path]:
     return write_reports(settings, snapshot_date)
 
 
+def _logger():
+    """The run's logger inside Prefect (shown in the UI), the module logger when a task is called directly."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
+
+
 def _extract_clouds(settings: Settings, ref: LandingRef) -> list[ExtractOutcome]:
-    logger = get_run_logger()
+    logger = _logger()
     futures = []
     for cloud in CLOUDS:
         if getattr(settings, cloud) is None:
@@ -173,7 +183,7 @@ def email(settings: Settings, snapshot_date: date, dry_run_dir: Path | None) -> 
     except MailBuildError as exc:
         return 0, [f"(no message built): MailBuildError: {exc}"]
     result = deliver(settings, messages, dry_run_dir=dry_run_dir)
-    get_run_logger().info("email: %s", result.summary())
+    _logger().info("email: %s", result.summary())
     return len(result.sent), [f"{f.recipient}: {f.error_class}: {f.message}" for f in result.failed]
 
 

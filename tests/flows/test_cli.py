@@ -131,3 +131,19 @@ def test_serve_schedules_the_flow_nightly_in_the_configured_time_zone(tmp_path, 
     (schedule,) = seen["schedules"]
     assert (seen["flow"], schedule.cron, schedule.timezone) == ("nightly", "0 2 * * *", "Europe/Paris")
     assert seen["parameters"] == {"config_path": str(config.resolve()), "demo": False}
+
+
+def test_email_step_dry_run_writes_eml_files(demo_run, tmp_path):
+    from datetime import date
+
+    from flows.nightly import email
+    from flows.settings import EmailSettings, OutputSettings, Settings
+
+    _, data_dir = demo_run
+    settings = Settings(output=OutputSettings(data_dir=data_dir),
+                        email=EmailSettings(recipients=["secops@example.com"], sender="edrcov@example.com"))
+    sent, failures = email.fn(settings, date(2026, 11, 28), tmp_path / "outbox")
+    assert (sent, failures) == (1, [])
+    (eml,) = (tmp_path / "outbox").glob("*.eml")
+    text = eml.read_text(encoding="utf-8", errors="replace")
+    assert "secops@example.com" in text and "multipart/related" in text and "recommendations.csv" in text
