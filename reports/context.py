@@ -316,6 +316,221 @@ class RecommendationGroup:
 
 
 @dataclass(frozen=True)
+class ChangeMachine:
+    """A machine in one list of the changes section, from ``coverage_changes``.
+
+    Attributes:
+        machine_name: name in the cloud (untrusted text).
+        cloud: 'azure', 'aws' or 'gcp'.
+        scope_id: subscription, account or project.
+        owner: owner tag or label, or None.
+        previous_status: the EDR verdict the previous night, or None (new machines, expiring exemptions).
+        previous_level: colour level of ``previous_status``.
+        current_status: the EDR verdict tonight, or None (machines gone).
+        current_level: colour level of ``current_status``.
+        detail: the view's ``detail``: reason, EDR products or expiry date, or None.
+    """
+
+    machine_name: str
+    cloud: str
+    scope_id: str
+    owner: str | None
+    previous_status: str | None
+    previous_level: Level
+    current_status: str | None
+    current_level: Level
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class ChangeGroup:
+    """The ``coverage_changes`` rows of one change type.
+
+    Attributes:
+        change_type: 'newly_unprotected', 'exemption_expiring', 'new_machine', 'machine_gone' or
+            'newly_protected'.
+        title: display name of the change type, e.g. 'Newly unprotected'.
+        note: one sentence saying what the change type means.
+        level: colour level of the change type: 'bad' for newly unprotected, 'good' for newly protected.
+        count: machines with this change tonight.
+        machines: the machines shown (capped), worst verdict first, then by cloud, scope and name.
+        omitted: machines not shown because of the cap.
+    """
+
+    change_type: str
+    title: str
+    note: str
+    level: Level
+    count: int
+    machines: list[ChangeMachine]
+    omitted: int
+
+
+@dataclass(frozen=True)
+class ChangesSection:
+    """What changed since the previous night (``coverage_changes``), shown at the top of the report.
+
+    Attributes:
+        previous_night: the night compared with, or None when the database holds no earlier night yet.
+        days_between: days from ``previous_night`` to the snapshot (1 unless nights were missed), or None.
+        total: change rows tonight, all types together.
+        groups: one group per change type, in display order (newly unprotected, exemptions expiring, new
+            machines, machines gone, newly protected), including those with no machine.
+    """
+
+    previous_night: date | None
+    days_between: int | None
+    total: int
+    groups: list[ChangeGroup]
+
+
+@dataclass(frozen=True)
+class CloudCoverage:
+    """One cloud's coverage on one night of the trend (``coverage_daily`` summed over scopes and OS).
+
+    Attributes:
+        cloud: 'azure', 'aws' or 'gcp'.
+        coverage_pct: protected / assessable running machines (0-100), or None when none is assessable
+            (or the cloud had no machine that night).
+        coverage_level: colour level of ``coverage_pct``.
+        protected: running protected machines.
+        assessable: running machines that are neither exempt nor not applicable.
+    """
+
+    cloud: str
+    coverage_pct: float | None
+    coverage_level: Level
+    protected: int
+    assessable: int
+
+
+@dataclass(frozen=True)
+class CoverageNight:
+    """One night of the coverage trend (``coverage_daily`` summed over clouds, scopes and OS), as a bar.
+
+    Attributes:
+        night: the snapshot date.
+        coverage_pct: protected / assessable running machines (0-100, two decimals), or None when none is
+            assessable.
+        coverage_level: colour level of ``coverage_pct``.
+        protected: running protected machines.
+        assessable: running machines that are neither exempt nor not applicable.
+        running_machines: running machines.
+        fill_px: width in pixels of the filled part of the bar.
+        track_px: width in pixels of the empty rest of the bar.
+        by_cloud: the night's coverage per cloud, in the order of ``CoverageTrend.clouds``.
+    """
+
+    night: date
+    coverage_pct: float | None
+    coverage_level: Level
+    protected: int
+    assessable: int
+    running_machines: int
+    fill_px: int
+    track_px: int
+    by_cloud: list[CloudCoverage]
+
+
+@dataclass(frozen=True)
+class CoverageTrend:
+    """Coverage night by night over the retained nights: one horizontal bar per night, oldest first.
+
+    Attributes:
+        nights: the nights shown, the most recent ones when capped, oldest first.
+        total_nights: nights up to the snapshot in ``coverage_daily``.
+        omitted_nights: earlier nights not shown because of the cap.
+        bar_px: full width of a bar in pixels: 100 % coverage.
+        clouds: the clouds with machines on the nights shown, one column each.
+        change_previous: change in percentage points from the previous night to the latest one (of the
+            values rounded to one decimal, as shown), or None.
+        change_window: change in percentage points from the first night shown to the latest one, or None.
+    """
+
+    nights: list[CoverageNight]
+    total_nights: int
+    omitted_nights: int
+    bar_px: int
+    clouds: list[str]
+    change_previous: float | None
+    change_window: float | None
+
+
+@dataclass(frozen=True)
+class UnprotectedNewMachine:
+    """A machine first seen within the window that has never been protected and is still listed tonight.
+
+    Attributes:
+        machine_name: latest name (untrusted text).
+        cloud: 'azure', 'aws' or 'gcp'.
+        scope_id: subscription, account or project.
+        owner: owner tag or label, or None.
+        first_seen: the first night the machine was listed.
+        days_unprotected: days since ``first_seen`` without protection.
+        edr_status: tonight's verdict, from ``machine_edr_status``.
+        status_level: colour level of the verdict.
+    """
+
+    machine_name: str
+    cloud: str
+    scope_id: str
+    owner: str | None
+    first_seen: date
+    days_unprotected: int
+    edr_status: str
+    status_level: Level
+
+
+@dataclass(frozen=True)
+class TimeToProtect:
+    """How long new machines stay without a working EDR (``time_to_protect``).
+
+    Attributes:
+        first_night: the first retained night; machines already listed then are left out (their start is
+            unknown), or None when the database holds no night.
+        nights: retained nights up to the snapshot in ``coverage_daily``.
+        new_machines: machines first seen after ``first_night`` (never exempt nor not applicable).
+        protected: of which protected at least once.
+        median_days: median days from first seen to first protected, or None when none was protected.
+        max_days: most days from first seen to first protected, or None.
+        still_unprotected: new machines never protected and still listed tonight.
+        median_days_unprotected: median days so far of those, or None.
+        max_days_unprotected: most days so far of those, or None.
+        gone_unprotected: new machines that were never protected and are no longer listed tonight.
+        machines: the still unprotected machines shown, longest first (capped).
+        omitted: still unprotected machines not shown because of the cap.
+    """
+
+    first_night: date | None
+    nights: int
+    new_machines: int
+    protected: int
+    median_days: float | None
+    max_days: int | None
+    still_unprotected: int
+    median_days_unprotected: float | None
+    max_days_unprotected: int | None
+    gone_unprotected: int
+    machines: list[UnprotectedNewMachine]
+    omitted: int
+
+
+def _no_changes() -> ChangesSection:
+    return ChangesSection(previous_night=None, days_between=None, total=0, groups=[])
+
+
+def _no_trend() -> CoverageTrend:
+    return CoverageTrend(nights=[], total_nights=0, omitted_nights=0, bar_px=0, clouds=[],
+                         change_previous=None, change_window=None)
+
+
+def _no_time_to_protect() -> TimeToProtect:
+    return TimeToProtect(first_night=None, nights=0, new_machines=0, protected=0, median_days=None,
+                         max_days=None, still_unprotected=0, median_days_unprotected=None,
+                         max_days_unprotected=None, gone_unprotected=0, machines=[], omitted=0)
+
+
+@dataclass(frozen=True)
 class CoverageContext:
     """Everything the coverage report template uses; each field is a top-level template variable.
 
@@ -334,6 +549,9 @@ class CoverageContext:
         recommendation_rows: open recommendation rows in total (a machine may have several).
         recommendation_machines: distinct machines with at least one open recommendation.
         omitted_recommendations: recommendation groups not shown because of the cap.
+        changes: what changed since the previous night, shown first.
+        trend: coverage night by night over the retained nights.
+        time_to_protect: how long new machines stay without a working EDR.
     """
 
     title: str
@@ -351,10 +569,15 @@ class CoverageContext:
     recommendation_rows: int = 0
     recommendation_machines: int = 0
     omitted_recommendations: int = 0
+    changes: ChangesSection = field(default_factory=_no_changes)
+    trend: CoverageTrend = field(default_factory=_no_trend)
+    time_to_protect: TimeToProtect = field(default_factory=_no_time_to_protect)
 
 
 #: Every dataclass the templates can reach from a :class:`CoverageContext`.
 CONTEXT_TYPES: tuple[type, ...] = (
     CoverageContext, Headline, VerdictCounts, Breakdown, BreakdownRow, DataQuality, ExtractIssue,
     StoppedSection, StoppedMachine, CountRow, RecommendationGroup, Remediation, RecommendationMachine,
+    ChangesSection, ChangeGroup, ChangeMachine, CoverageTrend, CoverageNight, CloudCoverage, TimeToProtect,
+    UnprotectedNewMachine,
 )

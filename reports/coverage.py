@@ -7,9 +7,12 @@ Public API::
     write_coverage_report(db_path, out_dir, *, list_cap=200) -> Path   # out_dir/coverage.html
 
 It reads the views ``machine_edr_status``, ``recommendations``, ``coverage_summary`` and ``extract_runs``
-of the latest snapshot. Every list is capped (``list_cap`` rows, fewer for the warning banner and the
-recommendation groups) so the page stays well under 2 MB whatever the size of the estate; each cap
-prints how many rows it left out and which view holds them all.
+of the latest snapshot, and for the history sections ``coverage_changes`` (what changed since the previous
+night, shown first), ``coverage_daily`` (the coverage trend over the retained nights) and
+``time_to_protect`` (how long new machines stay without EDR). Every list is capped (``list_cap`` rows,
+fewer for the warning banner, the recommendation groups, the changes and the trend) so the page stays well
+under 2 MB whatever the size of the estate; each cap prints how many rows it left out and which view holds
+them all.
 """
 
 from __future__ import annotations
@@ -25,8 +28,14 @@ import duckdb
 from reports.context import (
     Breakdown,
     BreakdownRow,
+    ChangeGroup,
+    ChangeMachine,
+    ChangesSection,
+    CloudCoverage,
     CountRow,
     CoverageContext,
+    CoverageNight,
+    CoverageTrend,
     DataQuality,
     ExtractIssue,
     Headline,
@@ -35,6 +44,8 @@ from reports.context import (
     Remediation,
     StoppedMachine,
     StoppedSection,
+    TimeToProtect,
+    UnprotectedNewMachine,
     VerdictCounts,
 )
 from reports.db import COVERAGE_VIEW_COLUMNS, check_views, rows, scalar
@@ -70,6 +81,12 @@ MAX_STEPS, MAX_STEP_CHARS = 25, 500
 MAX_RECOMMENDATION_MACHINES = 1000
 #: Characters kept of a cloud-provided name and of an error message.
 MAX_NAME_CHARS, MAX_ERROR_CHARS = 200, 300
+#: Nights in the coverage trend (the most recent ones); every retained night is in ``coverage_daily``.
+MAX_TREND_NIGHTS = 62
+#: Width in pixels of a full (100 %) trend bar.
+TREND_BAR_PX = 300
+#: New machines still unprotected listed in the time-to-protect section, longest first.
+MAX_UNPROTECTED_NEW = 20
 
 STATUSES = tuple(STATUS_LABELS)  # protected, unhealthy, not_installed, unknown, exempt, not_applicable
 #: Worst first: the order machines and verdict counts are listed in.
@@ -83,6 +100,24 @@ def _rank_sql(column: str, order: tuple[str, ...]) -> str:
 
 
 STATUS_RANK = _rank_sql("edr_status", STATUS_ORDER)
+
+#: The change types of ``coverage_changes`` in display order:
+#: (change type, title, meaning, colour level, rows listed at most, SQL order of the list).
+CHANGE_TYPES: tuple[tuple[str, str, str, str, int, str], ...] = (
+    ("newly_unprotected", "Newly unprotected",
+     "Protected or exempt the previous night, tonight without working EDR (not installed or unhealthy).",
+     "bad", 50, _rank_sql("current_status", STATUS_ORDER) + ", cloud, scope_id, machine_name, machine_key"),
+    ("exemption_expiring", "Exemptions expiring",
+     "Active exemptions ending within 14 days: these machines will need EDR or a renewed exemption.",
+     "warn", 50, "detail, cloud, scope_id, machine_name, machine_key"),
+    ("new_machine", "New machines", "Listed tonight but not the previous night; those without EDR first.",
+     "none", 25, _rank_sql("current_status", STATUS_ORDER) + ", cloud, scope_id, machine_name, machine_key"),
+    ("machine_gone", "Machines gone",
+     "Listed the previous night but not tonight: deleted, or missing from tonight's extraction.",
+     "none", 25, _rank_sql("previous_status", STATUS_ORDER) + ", cloud, scope_id, machine_name, machine_key"),
+    ("newly_protected", "Newly protected", "Not protected the previous night, protected tonight.",
+     "good", 25, "cloud, scope_id, machine_name, machine_key"),
+)
 
 
 def _clip(text: Any, limit: int = MAX_NAME_CHARS) -> str | None:
@@ -410,6 +445,200 @@ def _recommendations(con: duckdb.DuckDBPyConnection, snapshot: date, list_cap: i
     return result, _int(totals["n"]), _int(totals["machines"]), omitted_groups
 
 
+# ----------------------------------------------------------------------------------------------- changes
+
+
+def _change_machine(row: dict[str, Any]) -> ChangeMachine:
+    return ChangeMachine(
+        machine_name=_clip(row["machine_name"]) or "(unnamed)",
+        cloud=row["cloud"] or "",
+        scope_id=_clip(row["scope_id"]) or "",
+        owner=_clip(row["owner"]),
+        previous_status=row["previous_status"],
+        previous_level=status_level(row["previous_status"]),
+        current_status=row["current_status"],
+        current_level=status_level(row["current_status"]),
+        detail=_clip(row["detail"]),
+    )
+
+
+def _changes(con: duckdb.DuckDBPyConnection, snapshot: date, list_cap: int) -> ChangesSection:
+    """``coverage_changes`` of the snapshot: counts per change type and a capped list of each."""
+    previous = scalar(con, "select max(previous_night) from coverage_changes where snapshot_date = ?",
+                      [snapshot])
+    if previous is None:  # no change row, or the first night: is there an earlier night at all?
+        previous = scalar(con, "select max(snapshot_date) from coverage_daily where snapshot_date < ?",
+                          [snapshot])
+    counts = {r["change_type"]: _int(r["n"])
+              for r in rows(con, "select change_type, count(*) as n from coverage_changes "
+                                 "where snapshot_date = ? group by change_type", [snapshot])}
+    groups = []
+    for change_type, title, note, level, cap, order in CHANGE_TYPES:
+        count = counts.get(change_type, 0)
+        listed = [] if count == 0 else [_change_machine(r) for r in rows(
+            con, "select machine_name, cloud, scope_id, owner, previous_status, current_status, detail "
+                 f"from coverage_changes where snapshot_date = ? and change_type = ? order by {order} limit ?",
+            [snapshot, change_type, min(cap, list_cap)])]
+        groups.append(ChangeGroup(change_type=change_type, title=title, note=note, level=level, count=count,
+                                  machines=listed, omitted=max(0, count - len(listed))))
+    return ChangesSection(
+        previous_night=previous,
+        days_between=None if previous is None else (snapshot - previous).days,
+        total=sum(g.count for g in groups),
+        groups=groups,
+    )
+
+
+# ------------------------------------------------------------------------------------------------- trend
+
+
+def _pct(protected: int, assessable: int) -> float | None:
+    """Coverage rounded to two decimals as the coverage views round theirs; None when nothing is assessable."""
+    return round(100.0 * protected / assessable, 2) if assessable > 0 else None
+
+
+def _cloud_order(cloud: str) -> tuple[int, str]:
+    order = tuple(CLOUD_LABELS)
+    return (order.index(cloud) if cloud in order else len(order), cloud)
+
+
+def _points(later: float | None, earlier: float | None) -> float | None:
+    """Change in percentage points between two coverage figures as shown (one decimal)."""
+    if later is None or earlier is None:
+        return None
+    return round(round(later, 1) - round(earlier, 1), 1)
+
+
+def _trend(con: duckdb.DuckDBPyConnection, snapshot: date, cap: int) -> CoverageTrend:
+    """``coverage_daily`` summed per night (and per night and cloud) over the most recent ``cap`` nights."""
+    total = _int(scalar(con, "select count(distinct snapshot_date) from coverage_daily where snapshot_date <= ?",
+                        [snapshot]))
+    found = rows(con, """
+        with shown as (
+            select distinct snapshot_date from coverage_daily where snapshot_date <= ?
+            order by snapshot_date desc limit ?
+        )
+        select snapshot_date as night, coalesce(cloud, '') as cloud,
+               coalesce(sum(running_machines), 0) as running,
+               coalesce(sum(protected), 0) as protected,
+               coalesce(sum(running_machines), 0) - coalesce(sum(exempt), 0)
+                   - coalesce(sum(not_applicable), 0) as assessable
+        from coverage_daily semi join shown using (snapshot_date)
+        group by all order by night, cloud""", [snapshot, cap])
+    per_night: dict[date, dict[str, dict[str, Any]]] = {}
+    for r in found:
+        per_night.setdefault(r["night"], {})[r["cloud"]] = r
+    clouds = sorted({c for by_cloud in per_night.values() for c in by_cloud}, key=_cloud_order)
+    nights = []
+    for night, by_cloud in per_night.items():
+        protected = sum(_int(r["protected"]) for r in by_cloud.values())
+        assessable = sum(_int(r["assessable"]) for r in by_cloud.values())
+        pct = _pct(protected, assessable)
+        fill = 0 if pct is None else max(0, min(TREND_BAR_PX, round(TREND_BAR_PX * pct / 100)))
+        cells = []
+        for cloud in clouds:
+            r = by_cloud.get(cloud)
+            p, a = (_int(r["protected"]), _int(r["assessable"])) if r else (0, 0)
+            cloud_pct = _pct(p, a)
+            cells.append(CloudCoverage(cloud=cloud, coverage_pct=cloud_pct,
+                                       coverage_level=coverage_level(cloud_pct), protected=p, assessable=a))
+        nights.append(CoverageNight(
+            night=night,
+            coverage_pct=pct,
+            coverage_level=coverage_level(pct),
+            protected=protected,
+            assessable=assessable,
+            running_machines=sum(_int(r["running"]) for r in by_cloud.values()),
+            fill_px=fill,
+            track_px=TREND_BAR_PX - fill,
+            by_cloud=cells,
+        ))
+    latest = nights[-1].coverage_pct if nights else None
+    return CoverageTrend(
+        nights=nights,
+        total_nights=total,
+        omitted_nights=max(0, total - len(nights)),
+        bar_px=TREND_BAR_PX,
+        clouds=clouds,
+        change_previous=_points(latest, nights[-2].coverage_pct) if len(nights) > 1 else None,
+        change_window=_points(latest, nights[0].coverage_pct) if len(nights) > 2 else None,
+    )
+
+
+# --------------------------------------------------------------------------------------- time to protect
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+_TTP_CTE = """
+with tonight as (
+    select machine_key, any_value(edr_status) as edr_status from machine_edr_status
+    where snapshot_date = ? group by machine_key
+), ttp as (
+    select t.*, n.machine_key is not null as listed, n.edr_status,
+           coalesce(t.days_unprotected_so_far, date_diff('day', t.first_seen, ?)) as days_so_far
+    from time_to_protect as t left join tonight as n on n.machine_key = t.machine_key
+    where t.first_seen <= ?
+)
+"""
+
+
+def _time_to_protect(con: duckdb.DuckDBPyConnection, snapshot: date, list_cap: int) -> TimeToProtect:
+    """A summary of ``time_to_protect``, and the new machines still unprotected tonight, longest first."""
+    window = rows(con, "select min(snapshot_date) as first_night, count(distinct snapshot_date) as nights "
+                       "from coverage_daily where snapshot_date <= ?", [snapshot])[0]
+    params = [snapshot, snapshot, snapshot]
+    t = rows(con, _TTP_CTE + """
+        select count(*) as new_machines,
+               count(*) filter (where first_protected is not null) as protected,
+               median(days_to_protect) filter (where first_protected is not null) as median_days,
+               max(days_to_protect) filter (where first_protected is not null) as max_days,
+               count(*) filter (where first_protected is null and listed) as still_unprotected,
+               median(days_so_far) filter (where first_protected is null and listed) as median_unprotected,
+               max(days_so_far) filter (where first_protected is null and listed) as max_unprotected,
+               count(*) filter (where first_protected is null and not listed) as gone_unprotected
+        from ttp""", params)[0]
+    cap = min(list_cap, MAX_UNPROTECTED_NEW)
+    machines = [
+        UnprotectedNewMachine(
+            machine_name=_clip(r["machine_name"]) or "(unnamed)",
+            cloud=r["cloud"] or "",
+            scope_id=_clip(r["scope_id"]) or "",
+            owner=_clip(r["owner"]),
+            first_seen=r["first_seen"],
+            days_unprotected=_int(r["days_so_far"]),
+            edr_status=r["edr_status"] or "unknown",
+            status_level=status_level(r["edr_status"]),
+        )
+        for r in rows(con, _TTP_CTE + f"""
+            select machine_name, cloud, scope_id, owner, first_seen, days_so_far, edr_status from ttp
+            where first_protected is null and listed
+            order by days_so_far desc, {STATUS_RANK}, cloud, scope_id, machine_name, machine_key limit ?""",
+                      [*params, cap])
+    ]
+    still = _int(t["still_unprotected"])
+    return TimeToProtect(
+        first_night=window["first_night"],
+        nights=_int(window["nights"]),
+        new_machines=_int(t["new_machines"]),
+        protected=_int(t["protected"]),
+        median_days=_opt_float(t["median_days"]),
+        max_days=_opt_int(t["max_days"]),
+        still_unprotected=still,
+        median_days_unprotected=_opt_float(t["median_unprotected"]),
+        max_days_unprotected=_opt_int(t["max_unprotected"]),
+        gone_unprotected=_int(t["gone_unprotected"]),
+        machines=machines,
+        omitted=max(0, still - len(machines)),
+    )
+
+
 # ---------------------------------------------------------------------------------------------- public API
 
 
@@ -419,10 +648,12 @@ def _empty_headline() -> Headline:
 
 
 def build_coverage_context(con: duckdb.DuckDBPyConnection, *, list_cap: int = 200) -> CoverageContext:
-    """Read the latest snapshot's coverage, extraction health and open recommendations into a context.
+    """Read the latest snapshot's coverage, extraction health, open recommendations, the changes since the
+    previous night, the coverage trend and the time to protect new machines into a context.
 
     ``list_cap`` is the maximum number of rows of any one list (scopes, stopped machines, machines per
-    recommendation). Raises :class:`reports.db.ViewContractError` when a view or column is missing.
+    recommendation, machines per change type, trend nights). Raises :class:`reports.db.ViewContractError`
+    when a view or column is missing.
     """
     if list_cap < 1:
         raise ValueError("list_cap must be at least 1")
@@ -450,6 +681,9 @@ def build_coverage_context(con: duckdb.DuckDBPyConnection, *, list_cap: int = 20
         recommendation_rows=rec_rows,
         recommendation_machines=rec_machines,
         omitted_recommendations=omitted_groups,
+        changes=_changes(con, snapshot, list_cap),
+        trend=_trend(con, snapshot, min(list_cap, MAX_TREND_NIGHTS)),
+        time_to_protect=_time_to_protect(con, snapshot, list_cap),
     )
 
 

@@ -30,6 +30,17 @@ COVERAGE_VIEW_COLUMNS: dict[str, tuple[str, ...]] = {
         "run_id", "source", "cloud", "scope", "dataset", "status", "rows", "rejected_rows", "started_at",
         "finished_at", "error_class", "error_message",
     ),
+    "coverage_changes": (
+        "change_type", "machine_key", "cloud", "scope_id", "machine_name", "owner", "previous_status",
+        "current_status", "detail", "previous_night", "snapshot_date",
+    ),
+    "coverage_daily": (
+        "snapshot_date", "cloud", "running_machines", "protected", "exempt", "not_applicable",
+    ),
+    "time_to_protect": (
+        "machine_key", "cloud", "scope_id", "machine_name", "owner", "first_seen", "first_protected",
+        "days_to_protect", "days_unprotected_so_far",
+    ),
 }
 
 

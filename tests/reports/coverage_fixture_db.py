@@ -5,6 +5,16 @@ from ``machine_edr_status`` (coverage = protected / running machines that are ne
 applicable) the way ``sql/marts/coverage_summary.sql`` does, so the headline can be checked against a
 figure computed by hand: of the 11 running assessable machines of snapshot 2026-03-14, 6 are protected
 -> 54.5 %.
+
+The history views hold exactly their documented columns (``sql/schema.yml``):
+
+* ``coverage_daily``: five nights, 2026-03-10 to 2026-03-14. The first four are written by hand
+  (``TREND_ROWS``); tonight's rows are aggregated from ``machine_edr_status`` as
+  ``sql/marts/coverage_daily.sql`` does. Coverage per night (protected / (running - exempt - not
+  applicable)): 3/10 = 30.0 %, 4/10 = 40.0 %, 4/10 = 40.0 %, 5/10 = 50.0 %, 6/11 = 54.5 %.
+* ``coverage_changes``: tonight against 2026-03-13 (``CHANGES``), and one stale row of an older night
+  that must not show.
+* ``time_to_protect``: seven machines first seen after 2026-03-10 (``TIME_TO_PROTECT``).
 """
 
 from __future__ import annotations
@@ -40,6 +50,15 @@ DDL = {
     "extract_runs": """run_id varchar, source varchar, cloud varchar, scope varchar, dataset varchar,
         status varchar, rows bigint, rejected_rows bigint, pages bigint, requests bigint,
         started_at timestamptz, finished_at timestamptz, error_class varchar, error_message varchar""",
+    "coverage_changes": """change_type varchar, machine_key varchar, cloud varchar, scope_id varchar,
+        machine_name varchar, owner varchar, previous_status varchar, current_status varchar, detail varchar,
+        previous_night date, snapshot_date date""",
+    "coverage_daily": """snapshot_date date, cloud varchar, scope_id varchar, os_family varchar, machines bigint,
+        running_machines bigint, protected bigint, unhealthy bigint, not_installed bigint, unknown bigint,
+        exempt bigint, not_applicable bigint, coverage_pct double""",
+    "time_to_protect": """machine_key varchar, cloud varchar, scope_id varchar, machine_name varchar,
+        owner varchar, first_seen date, first_protected date, days_to_protect bigint,
+        days_unprotected_so_far bigint""",
 }
 
 # key, cloud, scope, name, os_family, os_name, power_state, status, reason, products, plan
@@ -101,6 +120,84 @@ RECOMMENDATIONS = [
     ("m12", "vm-edr-1", "EDR solution should be installed on virtual machines", "High",
      "Enable Microsoft Defender for Endpoint integration", "Enable the MDE extension."),
 ]
+
+FIRST_NIGHT = date(2026, 3, 10)
+# snapshot, cloud, scope, os, machines, running, protected, unhealthy, not_installed, unknown, exempt, n/a
+# (coverage_pct is computed on insert). Tonight's rows come from machine_edr_status (COVERAGE_DAILY_SQL).
+TREND_ROWS = [
+    *[(night, "azure", "sub-bbb", "windows", 2, 2, 0, 0, 0, 0, 1, 1)  # running 2, assessable 0, every night
+      for night in (date(2026, 3, 10), date(2026, 3, 11), date(2026, 3, 12), PREVIOUS)],
+    *[(night, "aws", "111122223333", "linux", 5, 4, 2, 0, 2, 0, 0, 0)  # 2 of 4, every night
+      for night in (date(2026, 3, 10), date(2026, 3, 11), date(2026, 3, 12), PREVIOUS)],
+    *[(night, "gcp", "proj-alpha", "linux", 2, 2, 0, 1, 0, 1, 0, 0)  # 0 of 2, every night
+      for night in (date(2026, 3, 10), date(2026, 3, 11), date(2026, 3, 12), PREVIOUS)],
+    (date(2026, 3, 10), "azure", "sub-aaa", "windows", 4, 4, 1, 0, 3, 0, 0, 0),  # total 3 of 10 = 30.0 %
+    (date(2026, 3, 11), "azure", "sub-aaa", "windows", 4, 4, 2, 0, 2, 0, 0, 0),  # total 4 of 10 = 40.0 %
+    (date(2026, 3, 12), "azure", "sub-aaa", "windows", 4, 4, 2, 1, 1, 0, 0, 0),  # total 4 of 10 = 40.0 %
+    (PREVIOUS, "azure", "sub-aaa", "windows", 4, 4, 3, 1, 0, 0, 0, 0),  # total 5 of 10 = 50.0 %
+]
+#: Night by night: (night, protected, assessable, coverage %), and per cloud (protected, assessable).
+TREND_EXPECTED = [
+    (date(2026, 3, 10), 3, 10, 30.0), (date(2026, 3, 11), 4, 10, 40.0), (date(2026, 3, 12), 4, 10, 40.0),
+    (PREVIOUS, 5, 10, 50.0), (SNAPSHOT, 6, 11, 54.55),
+]
+TREND_TONIGHT_BY_CLOUD = {"azure": (3, 3), "aws": (2, 5), "gcp": (1, 3)}  # 100.0 %, 40.0 %, 33.3 %
+
+COVERAGE_DAILY_SQL = """
+insert into raw_coverage_daily
+select snapshot_date, cloud, scope_id, os_family, count(*),
+    count(*) filter (where power_state = 'running'),
+    count(*) filter (where power_state = 'running' and edr_status = 'protected'),
+    count(*) filter (where power_state = 'running' and edr_status = 'unhealthy'),
+    count(*) filter (where power_state = 'running' and edr_status = 'not_installed'),
+    count(*) filter (where power_state = 'running' and edr_status = 'unknown'),
+    count(*) filter (where power_state = 'running' and edr_status = 'exempt'),
+    count(*) filter (where power_state = 'running' and edr_status = 'not_applicable'),
+    round(100.0 * count(*) filter (where power_state = 'running' and edr_status = 'protected')
+        / nullif(count(*) filter (where power_state = 'running'
+                                  and edr_status not in ('exempt', 'not_applicable')), 0), 2)
+from raw_machine_edr_status where snapshot_date = ?
+group by all
+"""
+
+GONE_NAME = "az-retired-01"
+# change type, key, cloud, scope, name, owner, previous status, current status, detail
+CHANGES = [
+    ("newly_unprotected", "m04", "aws", "111122223333", SCRIPT_NAME, "team-platform", "protected",
+     "not_installed", "no_edr_in_inventory"),
+    ("newly_unprotected", "m10", "aws", "444455556666", "i-0bbb03", "team-platform", "exempt", "not_installed",
+     "no_edr_in_inventory"),
+    ("newly_unprotected", "m05", "gcp", "proj-alpha", "gce-api-01", "team-platform", "protected", "unhealthy",
+     "mde_onboarding_failed"),
+    ("exemption_expiring", "m07", "azure", "sub-bbb", "az-sql-01", "team-platform", None, "exempt",
+     "exemption expires 2026-03-20"),
+    ("new_machine", "m16", "azure", "sub-aaa", "az-web-03", "team-platform", None, "protected",
+     "first seen tonight"),
+    ("new_machine", "m15", "aws", "444455556666", "i-0bbb05", "team-platform", None, "not_installed",
+     "first seen tonight"),
+    ("machine_gone", "m98", "azure", "sub-aaa", GONE_NAME, "team-legacy", "protected", None,
+     "not listed tonight"),
+    ("newly_protected", "m11", "gcp", "proj-alpha", "gce-web-02", "team-platform", "unknown", "protected", MDE),
+    ("newly_protected", "m01", "azure", "sub-aaa", "az-web-01", "team-platform", "unhealthy", "protected", MDE),
+]
+#: A change row of an older night still in the view: must not show.
+STALE_CHANGE = ("new_machine", "m90", "azure", "sub-aaa", "stale-change-vm", None, None, "protected",
+                "first seen tonight")
+
+# key, cloud, scope, name, owner, first seen, first protected (days are derived)
+TIME_TO_PROTECT = [
+    ("m16", "azure", "sub-aaa", "az-web-03", "team-platform", SNAPSHOT, SNAPSHOT),  # 0 days
+    ("m11", "gcp", "proj-alpha", "gce-web-02", "team-platform", date(2026, 3, 11), SNAPSHOT),  # 3 days
+    ("m02", "azure", "sub-aaa", "az-web-02", "team-platform", date(2026, 3, 11), date(2026, 3, 12)),  # 1 day
+    ("m01", "azure", "sub-aaa", "az-web-01", "team-platform", date(2026, 3, 12), SNAPSHOT),  # 2 days
+    ("m06", "gcp", "proj-alpha", "gce-batch-01", None, date(2026, 3, 11), None),  # unprotected 3 days so far
+    ("m15", "aws", "444455556666", "i-0bbb05", "team-platform", SNAPSHOT, None),  # unprotected 0 days so far
+    # Not listed tonight: gone before it was protected (1 day between first and last seen).
+    ("m97", "aws", "111122223333", "tmp-build & test", "team-ci", date(2026, 3, 11), None),
+]
+GONE_LAST_SEEN = date(2026, 3, 12)
+# Protected: 0, 3, 1, 2 days -> median 1.5, max 3. Still unprotected and listed: 3 and 0 -> median 1.5,
+# max 3. Gone, never protected: 1.
 
 RUN = "2026-03-14-abc123"
 # run, source, cloud, scope, dataset, status, rows, rejected, error_class, error_message, started_hour
@@ -175,8 +272,44 @@ def insert_runs(con: duckdb.DuckDBPyConnection, runs: list[tuple]) -> None:
                      f"{started.replace(minute=30).isoformat()}+00", err_class, err_msg])
 
 
-def build_fixture_db(path: Path, *, runs: list[tuple] | None = None, machines: bool = True) -> Path:
-    """Write the fixture database to ``path`` and return it."""
+def insert_history(con: duckdb.DuckDBPyConnection, *, first_night: bool = False) -> None:
+    """``coverage_daily``, ``coverage_changes`` and ``time_to_protect``.
+
+    With ``first_night`` the database holds only tonight: no earlier night in ``coverage_daily``, no
+    ``time_to_protect`` row, and only the expiring exemption (with no previous night) in ``coverage_changes``.
+    """
+    con.execute(COVERAGE_DAILY_SQL, [SNAPSHOT])
+    previous = None if first_night else PREVIOUS
+    for change in CHANGES:
+        if first_night and change[0] != "exemption_expiring":
+            continue
+        con.execute("insert into raw_coverage_changes values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [*change, previous, SNAPSHOT])
+    if first_night:
+        return
+    for row in TREND_ROWS:
+        counts = row[4:]
+        running, protected, exempt, not_applicable = counts[1], counts[2], counts[6], counts[7]
+        assessable = running - exempt - not_applicable
+        pct = round(100.0 * protected / assessable, 2) if assessable else None
+        con.execute("insert into raw_coverage_daily values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [*row, pct])
+    con.execute("insert into raw_coverage_changes values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [*STALE_CHANGE, date(2026, 3, 12), PREVIOUS])
+    for key, cloud, scope, name, owner, first_seen, first_protected in TIME_TO_PROTECT:
+        last_seen = GONE_LAST_SEEN if key == "m97" else SNAPSHOT
+        days = None if first_protected is None else (first_protected - first_seen).days
+        so_far = (last_seen - first_seen).days if first_protected is None else None
+        con.execute("insert into raw_time_to_protect values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [key, cloud, scope, name, owner, first_seen, first_protected, days, so_far])
+
+
+def build_fixture_db(path: Path, *, runs: list[tuple] | None = None, machines: bool = True,
+                     first_night: bool = False) -> Path:
+    """Write the fixture database to ``path`` and return it.
+
+    ``first_night``: the history views as on the first night, when there is no previous night yet.
+    """
     con = duckdb.connect(str(path))
     try:
         create_schema(con)
@@ -194,6 +327,7 @@ def build_fixture_db(path: Path, *, runs: list[tuple] | None = None, machines: b
                             [key, m[1], m[2], m[3], m[4], rec_id, text, severity, m[7], m[10], action, steps,
                              snapshot])
             con.execute(COVERAGE_SUMMARY_SQL)
+            insert_history(con, first_night=first_night)
         insert_runs(con, DEFAULT_RUNS if runs is None else runs)
     finally:
         con.close()

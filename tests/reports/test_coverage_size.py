@@ -8,17 +8,23 @@ from pathlib import Path
 import duckdb
 import pytest
 from coverage_fixture_db import COVERAGE_SUMMARY_SQL, create_schema
+from test_coverage_report import text_of
 
 from reports.coverage import (
+    CHANGE_TYPES,
     MAX_BANNER_ITEMS,
     MAX_HTML_BYTES,
     MAX_RECOMMENDATION_GROUPS,
+    MAX_TREND_NIGHTS,
+    MAX_UNPROTECTED_NEW,
     build_coverage_context,
     render_coverage,
     write_coverage_report,
 )
 
 MACHINES, SCOPES, RECOMMENDATION_TEXTS, FAILED_EXTRACTS = 40_000, 2_500, 45, 1_500
+#: Six months of retained nights, and the rows of the history views.
+NIGHTS, DAILY_SCOPES, CHANGES, NEW_UNPROTECTED = 183, 300, 40_000, 10_000
 STATUSES = "['protected', 'unhealthy', 'not_installed', 'unknown', 'exempt', 'not_applicable']"
 
 
@@ -61,6 +67,23 @@ def build_large_db(path: Path) -> Path:
                    1, 1, timestamptz '2026-03-14 02:00:00+00', timestamptz '2026-03-14 02:30:00+00',
                    'AccessDenied', repeat('denied ', 100)
             from range({2 * FAILED_EXTRACTS}) t(i)""")
+        con.execute(f"""
+            insert into raw_coverage_changes
+            select ['newly_unprotected', 'exemption_expiring', 'new_machine', 'machine_gone',
+                    'newly_protected'][i % 5 + 1], 'k' || i, 'aws', 'scope-' || (i % {SCOPES}),
+                   'changed-machine-' || i || '-<b>&', 'owner-<i>', 'protected', 'not_installed',
+                   repeat('detail <b> ', 10), date '2026-03-13', date '2026-03-14'
+            from range({CHANGES}) t(i)""")
+        con.execute(f"""
+            insert into raw_coverage_daily
+            select date '2026-03-14' - n::integer, ['azure', 'aws', 'gcp'][s % 3 + 1], 'scope-' || s, 'linux',
+                   20, 18, 10 + (n % 5), 2, 2, 1, 1, 1, 60.0
+            from range({NIGHTS}) a(n), range({DAILY_SCOPES}) b(s)""")
+        con.execute(f"""
+            insert into raw_time_to_protect
+            select 'k' || i, 'aws', 'scope-1', 'new-machine-<b>-' || i, 'owner', date '2026-03-14' - (i % 90)::integer,
+                   null, null, i % 90
+            from range({NEW_UNPROTECTED}) t(i)""")
     finally:
         con.close()
     return path
@@ -89,6 +112,17 @@ def test_large_estate_is_capped_and_small(large_db: Path) -> None:
     assert f"and {FAILED_EXTRACTS - MAX_BANNER_ITEMS:,} more failed extracts" in page
     assert len(ctx.stopped.machines) == 200
     assert "<b>" not in page and "&lt;b&gt;&amp;" in page
+    assert "<i>" not in page
+    # The history sections are capped too.
+    text = text_of(page)
+    for group, (_, _, _, _, cap, _) in zip(ctx.changes.groups, CHANGE_TYPES, strict=True):
+        assert (group.count, len(group.machines), group.omitted) == (CHANGES // 5, cap, CHANGES // 5 - cap)
+        assert f"and {CHANGES // 5 - cap:,} more \u2014 full list in the database view coverage_changes" in text
+    assert len(ctx.trend.nights) == MAX_TREND_NIGHTS and ctx.trend.omitted_nights == NIGHTS - MAX_TREND_NIGHTS
+    assert f"and {NIGHTS - MAX_TREND_NIGHTS:,} earlier nights" in page
+    assert len(ctx.time_to_protect.machines) == MAX_UNPROTECTED_NEW
+    assert ctx.time_to_protect.still_unprotected == NEW_UNPROTECTED
+    assert ctx.time_to_protect.max_days_unprotected == 89
     assert not re.search(r"<style", page, flags=re.I)
 
 
