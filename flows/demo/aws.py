@@ -14,17 +14,25 @@ from flows.demo.azure import ANCHOR, add_arc_mirror
 from flows.demo.common import ago, aws_ts, aws_ts_fraction, hex_id, rng_for, ssm_capture_time
 from flows.demo.inventory import DemoContext, Inventory, build_inventory, machine_tags
 from flows.demo.pages import PageCollector
-from flows.demo.plan import PlannedMachine
+from flows.demo.plan import AWAITING_INVENTORY, TERMINATED, PlannedMachine
 
 INSTANCE_TYPES = ("t3.medium", "t3.large", "m5.large", "m6i.xlarge", "c6i.2xlarge", "r6i.large")
 START_TYPES = {"Auto": "Automatic", "Manual": "Manual", "Disabled": "Disabled"}
 # Scenarios without an SSM agent answering (no record at all) / with a lost connection.
 NO_SSM = frozenset({"no_ssm"})
+# Scenarios with an instance profile but no SSM record tonight: not registered yet, or terminated.
+SSM_SILENT = frozenset({AWAITING_INVENTORY, TERMINATED})
+USER_SHUTDOWN = {
+    "Code": "Client.UserInitiatedShutdown",
+    "Message": "Client.UserInitiatedShutdown: User initiated shutdown",
+}
 SSM_LOST = frozenset({"ssm_connection_lost", "arc_mde_ssm_lost"})
 
 
 def launch_time(ctx: DemoContext, m: PlannedMachine) -> datetime:
-    """Fixed per machine, never after the snapshot."""
+    """Fixed per machine, never after the snapshot; a new machine's own launch."""
+    if m.launched_at is not None:
+        return m.launched_at
     moment = ANCHOR + timedelta(days=ctx.rng(m, "launch").uniform(200, 1900), seconds=0)
     return min(moment, ago(ctx.snapshot_date, days=1))
 
@@ -33,16 +41,12 @@ def _state(ctx: DemoContext, m: PlannedMachine) -> tuple[dict[str, Any], str, di
     """``State``, ``StateTransitionReason``, ``StateReason``; code 272 = "running" + an internal high byte."""
     bucket = ctx.power(m)
     pick = ctx.rng(m, "ec2-state")
+    if m.terminated_at is not None:  # EC2 lists a terminated instance for about an hour
+        reason = f"User initiated ({m.terminated_at:%Y-%m-%d %H:%M:%S} GMT)"
+        return {"Code": 48, "Name": "terminated"}, reason, USER_SHUTDOWN
     if bucket == "stopped":
         when = ago(ctx.snapshot_date, days=ctx.timing(m, "stop").uniform(1, 40))
-        return (
-            {"Code": 80, "Name": "stopped"},
-            f"User initiated ({when:%Y-%m-%d %H:%M:%S} GMT)",
-            {
-                "Code": "Client.UserInitiatedShutdown",
-                "Message": "Client.UserInitiatedShutdown: User initiated shutdown",
-            },
-        )
+        return {"Code": 80, "Name": "stopped"}, f"User initiated ({when:%Y-%m-%d %H:%M:%S} GMT)", USER_SHUTDOWN
     if bucket == "transitioning":
         code, name = pick.choice(((0, "pending"), (64, "stopping")))
         return {"Code": code, "Name": name}, "", None
@@ -147,7 +151,16 @@ def ec2_instance(ctx: DemoContext, m: PlannedMachine) -> dict[str, Any]:
         "MaintenanceOptions": {"AutoRecovery": "default"},
         "CurrentInstanceBootMode": "uefi" if windows else "legacy-bios",
     }
+    if m.terminated_at is not None:
+        _strip_terminated(instance)
     return instance
+
+
+def _strip_terminated(instance: dict[str, Any]) -> None:
+    """A terminated instance has lost its network interface, addresses, volumes and instance profile."""
+    for key in ("PrivateIpAddress", "SubnetId", "VpcId", "IamInstanceProfile"):
+        instance.pop(key, None)
+    instance |= {"PrivateDnsName": "", "BlockDeviceMappings": [], "SecurityGroups": []}
 
 
 def _image_id(ctx: DemoContext, m: PlannedMachine) -> str:
@@ -197,8 +210,11 @@ def application_entries(ctx: DemoContext, m: PlannedMachine, inventory: Inventor
     installed = ctx.rng(m, "installed")
     deb = m.os.pkg == "apt"
     launched = launch_time(ctx, m).replace(microsecond=0)
-    # Software arrives in a few batches after launch (image build, bootstrap, later changes).
-    batches = [f"{launched + timedelta(days=installed.uniform(0, 30)):%Y-%m-%dT%H:%M:%S}Z" for _ in range(4)]
+    # Software arrives in a few batches after launch (image build, bootstrap, later changes), none later than
+    # the inventory that lists it.
+    latest = ctx.inventory_time(m).replace(microsecond=0) if m.launched_at is not None else None
+    moments = [launched + timedelta(days=installed.uniform(0, 30)) for _ in range(4)]
+    batches = [f"{min(t, latest) if latest else t:%Y-%m-%dT%H:%M:%S}Z" for t in moments]
     entries = []
     for item in inventory.software:
         entry = {
@@ -240,6 +256,8 @@ def service_entries(inventory: Inventory) -> list[dict[str, str]]:
 
 def add_ssm(ctx: DemoContext, m: PlannedMachine, out: PageCollector) -> None:
     """Instance information plus its inventory, when the agent has ever reported."""
+    if m.scenario in SSM_SILENT:
+        return
     capture = ctx.inventory_time(m)
     info = ssm_information(ctx, m, capture)
     if info is None:

@@ -19,7 +19,8 @@ from flows.demo.catalog import (
     FALCON_EXTENSION,
     MDE_EXTENSION,
 )
-from flows.demo.common import ago, azure_ts, guid
+from flows.demo.common import ago, azure_ts, guid, run_time
+from flows.demo.evolution import plan_changed_at, servers_plan
 from flows.demo.inventory import DemoContext, Inventory, build_inventory, machine_tags
 from flows.demo.pages import PageCollector
 from flows.demo.plan import CloudAccount, PlannedMachine, Subscription, Topology
@@ -102,7 +103,9 @@ def arm_row(
 
 
 def created_at(ctx: DemoContext, m: PlannedMachine) -> datetime:
-    """Creation time: fixed per machine (2019-2023), never after the snapshot."""
+    """Creation time: fixed per machine (2019-2023), never after the snapshot; a new machine's launch."""
+    if m.launched_at is not None:
+        return m.launched_at
     moment = ANCHOR + timedelta(days=ctx.rng(m, "created").uniform(0, 1800))
     return min(moment, ago(ctx.snapshot_date, days=1))
 
@@ -281,7 +284,10 @@ def _arc_status(ctx: DemoContext, m: PlannedMachine) -> tuple[str, datetime]:
         return "Disconnected", ago(ctx.snapshot_date, days=rng.uniform(1, 5))
     if power == "odd" and m.kind == "arc":
         return "Error", ago(ctx.snapshot_date, hours=rng.uniform(1, 40))
-    return "Connected", ago(ctx.snapshot_date, days=rng.uniform(2, 60))
+    connected = ago(ctx.snapshot_date, days=rng.uniform(2, 60))
+    if m.launched_at is not None:  # onboarded by Defender's connector after its launch
+        connected = max(connected, m.launched_at + timedelta(hours=3))
+    return "Connected", connected
 
 
 def onprem_arc_record(ctx: DemoContext, m: PlannedMachine) -> dict[str, Any]:
@@ -406,7 +412,11 @@ def machine_extensions(ctx: DemoContext, m: PlannedMachine, has_ct: bool) -> lis
 
 
 def has_change_tracking(ctx: DemoContext, m: PlannedMachine) -> bool:
-    return ctx.rng(m, "change-tracking").random() < CT_SHARE.get(m.scenario, 0.0)
+    """A broken EDR does not stop the machine reporting; a new machine's image comes with the agent."""
+    share = CT_SHARE.get(m.usual_scenario if m.phase == "broken" else m.scenario, 0.0)
+    if m.generation is not None and share:
+        return True
+    return ctx.rng(m, "change-tracking").random() < share
 
 
 def change_tracking_rows(ctx: DemoContext, m: PlannedMachine, inventory: Inventory) -> list[dict[str, Any]]:
@@ -463,6 +473,8 @@ def assessment_rows(ctx: DemoContext, m: PlannedMachine) -> list[dict[str, Any]]
     rng = ctx.rng(m, "assessments")
     if ctx.topology.subscription(m.scope).plan != "P2" or rng.random() > 0.8:
         return []
+    if _first_evaluation(ctx, m) >= run_time(ctx.snapshot_date):  # launched too recently to be scanned
+        return []
     status = _edr_assessment_status(ctx, m)
     return [] if status is None else [_assessment(ctx, m, EDR_INSTALLED_KEY, EDR_INSTALLED_NAME, *status)]
 
@@ -484,7 +496,7 @@ def _assessment(
     ctx: DemoContext, m: PlannedMachine, key: str, display: str, code: str, cause: str, description: str
 ) -> dict[str, Any]:
     rng = ctx.timing(m, f"assessment-{key}")
-    first = created_at(ctx, m) + timedelta(days=30)
+    first = _first_evaluation(ctx, m)
     changed = max(first, ago(ctx.snapshot_date, days=rng.uniform(1, 60)))
     props = {
         "displayName": display,
@@ -518,6 +530,11 @@ def _assessment(
     )
 
 
+def _first_evaluation(ctx: DemoContext, m: PlannedMachine) -> datetime:
+    """Defender first scanned the machine a month after its creation, or hours after a recent launch."""
+    return created_at(ctx, m) + (timedelta(hours=6) if m.launched_at is not None else timedelta(days=30))
+
+
 def add_azure_machine(ctx: DemoContext, m: PlannedMachine, out: PageCollector) -> None:
     """Every Azure record of one Azure VM or on-premises Arc server."""
     if m.kind == "azure_vm":
@@ -540,19 +557,21 @@ def add_azure_machine(ctx: DemoContext, m: PlannedMachine, out: PageCollector) -
 
 
 def pricing_rows(ctx: DemoContext, sub: Subscription) -> list[dict[str, Any]]:
-    """The subscription's Defender plans: servers (P2 / P1 / Free) plus a few others for realism."""
-    enabled = azure_ts(ANCHOR + timedelta(days=1500))
+    """The subscription's Defender plans: servers (P2 / P1 / Free, the P1 one on Plan 2 mid-week, see
+    ``evolution.servers_plan``) plus a few others for realism."""
+    plan = servers_plan(sub.plan, ctx.snapshot_date)
+    enabled = azure_ts(plan_changed_at(sub.plan, ctx.snapshot_date) or ANCHOR + timedelta(days=1500))
     servers: dict[str, Any] = {"pricingTier": "Free", "freeTrialRemainingTime": "PT0S"}
-    if sub.plan != "Free":
+    if plan != "Free":
         servers = {
             "pricingTier": "Standard",
-            "subPlan": sub.plan,
+            "subPlan": plan,
             "freeTrialRemainingTime": "PT0S",
             "enablementTime": enabled,
             "enforce": "False",
             "extensions": [{"name": "MdeDesignatedSubscription", "isEnabled": "False"}],
         }
-        if sub.plan == "P2":
+        if plan == "P2":
             servers["extensions"].insert(
                 0,
                 {

@@ -2,8 +2,10 @@
 
 ``demo_pages`` builds every API page the connectors would have received for one snapshot date;
 ``land_demo_estate`` writes them dataset by dataset and scope by scope, and records one ``extract_runs``
-outcome per (scope, dataset). ``planned_machines`` (re-exported here) says which verdict each machine is
-built to get, so tests can hold the models to the generator's intent.
+outcome per (scope, dataset). ``planned_machines`` (re-exported here) says which machines exist on a night and
+which verdict each is built to get, so tests can hold the models to the generator's intent. The estate
+evolves from night to night (machines launched, onboarded, broken, decommissioned; see
+``flows.demo.evolution``), so a week of snapshots shows trends and changes.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ class DemoSummary:
 
 def land_demo_estate(landing: Landing, machines: int = 3000, seed: int = 42) -> DemoSummary:
     """Write the demo estate for ``landing.snapshot_date``; the caller commits or aborts the landing."""
-    plan = planned_machines(machines, seed)
+    plan = planned_machines(machines, seed, landing.snapshot_date)
     summary = summarize(plan, seed, landing.snapshot_date)
     for dataset, scope, pages in _grouped(demo_pages(machines, seed, landing.snapshot_date, plan=plan)):
         outcome = _land(landing, dataset, scope, pages)
@@ -129,14 +131,16 @@ def demo_pages(
 ) -> list[DemoPage]:
     """Every API page of the estate for one snapshot date, in a fixed order: pure and deterministic.
 
-    ``plan`` may pass ``planned_machines(machines, seed)`` when the caller already has it.
+    By default the machines are those that exist that night (``planned_machines(machines, seed,
+    snapshot_date)``). ``plan`` gives the machines to render instead, as they are: the caller's copy of that
+    plan, or the date-independent ``planned_machines(machines, seed)`` for an estate that never changes.
     """
-    plan = planned_machines(machines, seed) if plan is None else plan
+    plan = planned_machines(machines, seed, snapshot_date) if plan is None else plan
     ctx = DemoContext(seed, topology(seed), snapshot_date)
     out = PageCollector()
     _open_scopes(ctx.topology, out)
     _add_scope_records(ctx, plan, out)
-    instances: dict[str, list[dict[str, Any]]] = {}
+    instances: dict[str, list[tuple[bool, dict[str, Any]]]] = {}  # scope -> (short-lived?, instance)
     for machine in plan:
         _add_machine(ctx, machine, out, instances)
     _add_reservations(ctx, instances, out)
@@ -176,7 +180,10 @@ def _add_scope_records(ctx: DemoContext, plan: list[PlannedMachine], out: PageCo
 
 
 def _add_machine(
-    ctx: DemoContext, machine: PlannedMachine, out: PageCollector, instances: dict[str, list[dict[str, Any]]]
+    ctx: DemoContext,
+    machine: PlannedMachine,
+    out: PageCollector,
+    instances: dict[str, list[tuple[bool, dict[str, Any]]]],
 ) -> None:
     cloud = KIND_CLOUD[machine.kind]
     if cloud == "azure":
@@ -185,15 +192,21 @@ def _add_machine(
         add_gcp_machine(ctx, machine, out)
     else:
         instance = ec2_instance(ctx, machine)
-        instances.setdefault(machine.scope, []).append(instance)
+        instances.setdefault(machine.scope, []).append((machine.generation is not None, instance))
         add_ssm(ctx, machine, out)
         if machine.arc_resource_id:
             add_ec2_arc_mirror(ctx, machine, instance, out)
 
 
-def _add_reservations(ctx: DemoContext, instances: dict[str, list[dict[str, Any]]], out: PageCollector) -> None:
-    """Group each account-region's instances into reservations: mostly one instance, some several."""
-    for scope, scoped in sorted(instances.items()):
+def _add_reservations(
+    ctx: DemoContext, instances: dict[str, list[tuple[bool, dict[str, Any]]]], out: PageCollector
+) -> None:
+    """Group each account-region's instances into reservations: mostly one instance, some several.
+
+    Long-lived instances come first, so their reservations do not change as short-lived ones come and go.
+    """
+    for scope, tagged in sorted(instances.items()):
+        scoped = [instance for _, instance in sorted(tagged, key=lambda pair: pair[0])]
         rng = rng_for(ctx.seed, scope, "reservations")
         account, region = scope.split("/")
         start = 0

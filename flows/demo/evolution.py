@@ -6,7 +6,8 @@ the night's ordinal, the seed and the machine's slot alone. Any window of nights
 kind of activity, a night always looks the same however many times and in whatever order it is generated,
 and the estate neither grows nor shrinks over time.
 
-- Churn: about a fifth of the cloud VM slots hold short-lived machines. Each such slot runs a cycle of
+- Churn: about a fifth of the cloud VM slots hold short-lived machines (mostly slots whose usual case is
+  protected: most new machines do get an EDR). Each such slot runs a cycle of
   ``CYCLE_DAYS``: a new machine (new name and ids, a new *generation*) is launched in the day before the
   cycle's first night, runs for the cycle minus ``GAP_DAYS``, and is decommissioned; the slot stays empty
   until the next cycle. About 1% of the estate is launched and about as much decommissioned every night.
@@ -14,31 +15,35 @@ and the estate neither grows nor shrinks over time.
 - Onboarding: a new machine starts without EDR (unknown on its launch night when the inventory agent has
   not reported yet, else not_installed) and gets it ``ONBOARDING_NIGHTS`` after its launch. Slots whose
   usual case is not_installed or unknown never get one: those machines stay unprotected.
-- Breakage: a protected long-lived machine whose evidence can fail (an MDE extension, an EDR service)
-  breaks with a small nightly hazard and stays broken for ``BROKEN_NIGHTS``, then recovers.
+- Breakage: every night a handful of the protected long-lived machines whose evidence can fail (an MDE
+  extension, an EDR service) break (at least one, so "newly unprotected" is never empty); each stays
+  broken for ``BROKEN_NIGHTS``, then recovers.
 - Plans: the Plan 1 subscription runs Plan 2 from Wednesday to Saturday every week (upgraded Wednesday
   afternoon, downgraded Saturday afternoon), so the plan and its cost change within every week.
 - Exemptions: a couple of exemptions are renewed every fortnight, so one always expires within 14 days.
 
-Randomness is drawn with ``unit`` (one hash per decision) rather than a seeded ``random.Random``: these are
-evaluated for every machine on every night and must stay cheap.
+Per-machine randomness is drawn with ``unit`` (one hash per decision) rather than a seeded
+``random.Random``: it is evaluated for every machine on every night and must stay cheap.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
-from flows.demo.common import UTC, run_time, unit
+from flows.demo.common import rng_for, run_time, unit
 
-CHURN_SHARE = 0.2  # of the slots that may churn (cloud VMs whose usual case is not exempt / not applicable)
+# Share of the cloud VM slots holding short-lived machines, by the slot's usual case (none for exempt or
+# not_applicable ones): about a fifth of the estate, one in seven new machines never protected.
+CHURN_SHARE = {"protected": 0.22, "unhealthy": 0.1, "not_installed": 0.1, "unknown": 0.1}
 CYCLE_DAYS = (10, 30)  # a short-lived slot's cycle, inclusive range: ~1% of the estate launched a night
 GAP_DAYS = ((1, 0.5), (2, 0.3), (3, 0.2))  # nights a slot stays empty between two machines
 ONBOARDING_NIGHTS = ((1, 0.35), (2, 0.30), (3, 0.20), (4, 0.15))  # launch -> EDR reporting healthy
 AWAITING_HOURS = 8.0  # launched less than this before the run: no inventory yet on the launch night
 TERMINATED_LISTED = 0.4  # EC2 terminations in the hour before the run, still listed as terminated
-BREAK_RATE = 0.008  # nightly hazard for a breakable protected machine
+BREAK_SHARE = 0.006  # of the breakable machines, newly broken each night (on average; at least one)
 BROKEN_NIGHTS = ((1, 0.2), (2, 0.3), (3, 0.25), (4, 0.15), (5, 0.1))
+LONGEST_BREAK = max(nights for nights, _ in BROKEN_NIGHTS)
 TRIAL_WEEKDAYS = frozenset({3, 4, 5})  # nights (Thu, Fri, Sat 02:00) the Plan 1 subscription runs Plan 2
 RENEWAL_DAYS = 14  # renewed exemptions run for two weeks at a time
 
@@ -92,9 +97,9 @@ class Life:
         return self.launched_on <= night < self.retired_on
 
 
-def churn_cycle(seed: int, index: int) -> Cycle | None:
-    """The slot's cycle when it holds short-lived machines (decided once per slot), else ``None``."""
-    if unit(seed, index, "churn") >= CHURN_SHARE:
+def churn_cycle(seed: int, index: int, case: str) -> Cycle | None:
+    """The slot's cycle when it holds short-lived machines (decided once per slot, from its usual case)."""
+    if unit(seed, index, "churn") >= CHURN_SHARE.get(case, 0.0):
         return None
     low, high = CYCLE_DAYS
     days = low + int(unit(seed, index, "cycle") * (high - low + 1))
@@ -121,15 +126,34 @@ def life_on(seed: int, index: int, cycle: Cycle, night: date) -> Life:
     )
 
 
-def broken_on(seed: int, index: int, night: date) -> bool:
-    """Whether a breakable machine's EDR is failing on ``night``: some episode started and still lasts."""
+def broken_on(seed: int, breakable: list[int], night: date) -> set[int]:
+    """The slots (of ``breakable``) whose EDR is failing on ``night``: an episode started on that night or
+    one of the few before it and still lasts."""
     n = night.toordinal()
-    longest = max(nights for nights, _ in BROKEN_NIGHTS)
-    for start in range(n - longest + 1, n + 1):
-        if unit(seed, index, "break", start) < BREAK_RATE:
+    order = sorted(breakable, key=lambda index: unit(seed, index, "break-order"))
+    broken: set[int] = set()
+    for start in range(n - LONGEST_BREAK + 1, n + 1):
+        for index in _breaking(seed, order, start):
             if start + pick(unit(seed, index, "break-nights", start), BROKEN_NIGHTS) > n:
-                return True
-    return False
+                broken.add(index)
+    return broken
+
+
+def _breaking(seed: int, order: list[int], night: int) -> list[int]:
+    """The slots whose EDR breaks on the night with ordinal ``night``: at least one, and none that could still
+    be broken from an earlier night.
+
+    The breakable slots, in a seeded order, are taken in consecutive blocks night after night; a night
+    breaks a random part of its block. Blocks of ``LONGEST_BREAK + 1`` consecutive nights never overlap,
+    so what breaks tonight was working last night.
+    """
+    if not order:
+        return []
+    block = min(max(1, round(2 * BREAK_SHARE * len(order))), max(1, len(order) // (LONGEST_BREAK + 1)))
+    first = night * block % len(order)
+    candidates = [order[(first + k) % len(order)] for k in range(block)]
+    rng = rng_for(seed, "break", night)
+    return rng.sample(candidates, 1 + int(rng.random() * len(candidates)))
 
 
 def servers_plan(plan: str, night: date) -> str:

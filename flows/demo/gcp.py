@@ -15,7 +15,7 @@ from flows.demo.azure import ANCHOR, add_arc_mirror
 from flows.demo.common import ago, gcp_local_ts, gcp_ts, hex_id
 from flows.demo.inventory import DemoContext, Inventory, build_inventory, machine_tags
 from flows.demo.pages import PageCollector
-from flows.demo.plan import PlannedMachine
+from flows.demo.plan import AWAITING_INVENTORY, PlannedMachine
 
 COMPUTE = "https://www.googleapis.com/compute/v1"
 MACHINE_TYPES = ("e2-medium", "e2-standard-2", "n2-standard-4", "n2d-standard-8", "c3-standard-4")
@@ -43,6 +43,8 @@ def _status(ctx: DemoContext, m: PlannedMachine) -> str:
 
 
 def _created(ctx: DemoContext, m: PlannedMachine) -> datetime:
+    if m.launched_at is not None:
+        return m.launched_at
     moment = ANCHOR + timedelta(days=ctx.rng(m, "created").uniform(300, 1900))
     return min(moment, ago(ctx.snapshot_date, days=1))
 
@@ -54,6 +56,12 @@ def instance_asset(ctx: DemoContext, m: PlannedMachine) -> dict[str, Any]:
     status = _status(ctx, m)
     base = f"{COMPUTE}/projects/{m.project_id}"
     license_project, license_name = m.os.gcp[0], m.os.gcp[1]
+    created = _created(ctx, m)
+    started = ago(ctx.snapshot_date, days=ctx.timing(m, "start").uniform(6, 90))
+    updated = ago(ctx.snapshot_date, days=ctx.timing(m, "asset").uniform(0.1, 20))
+    if m.launched_at is not None:  # started when created (or since), changed since
+        started = max(started, created + timedelta(seconds=40))
+        updated = max(updated, started + timedelta(minutes=2))
     data: dict[str, Any] = {
         "id": m.native_id,
         "name": m.name,
@@ -61,8 +69,8 @@ def instance_asset(ctx: DemoContext, m: PlannedMachine) -> dict[str, Any]:
         "status": status,
         "zone": f"{base}/zones/{m.location}",
         "machineType": f"{base}/zones/{m.location}/machineTypes/{rng.choice(MACHINE_TYPES)}",
-        "creationTimestamp": gcp_local_ts(_created(ctx, m)),
-        "lastStartTimestamp": gcp_local_ts(ago(ctx.snapshot_date, days=ctx.timing(m, "start").uniform(6, 90))),
+        "creationTimestamp": gcp_local_ts(created),
+        "lastStartTimestamp": gcp_local_ts(started),
     }
     if status == "TERMINATED":
         data["lastStopTimestamp"] = gcp_local_ts(ago(ctx.snapshot_date, days=ctx.timing(m, "stop").uniform(1, 5)))
@@ -118,7 +126,7 @@ def instance_asset(ctx: DemoContext, m: PlannedMachine) -> dict[str, Any]:
         "name": m.machine_id,
         "assetType": "compute.googleapis.com/Instance",
         "ancestors": [f"projects/{project.number}", ORGANIZATION],
-        "updateTime": gcp_ts(ago(ctx.snapshot_date, days=ctx.timing(m, "asset").uniform(0.1, 20))),
+        "updateTime": gcp_ts(updated),
         "resource": {
             "version": "v1",
             "discoveryDocumentUri": "https://www.googleapis.com/discovery/v1/apis/compute/v1/rest",
@@ -132,7 +140,7 @@ def instance_asset(ctx: DemoContext, m: PlannedMachine) -> dict[str, Any]:
 
 def has_os_inventory(m: PlannedMachine) -> bool:
     """VMs without the OS Config agent have no ``OS_INVENTORY`` asset at all."""
-    return m.scenario != "no_inventory"
+    return m.scenario not in ("no_inventory", AWAITING_INVENTORY)
 
 
 def os_inventory_asset(ctx: DemoContext, m: PlannedMachine, inventory: Inventory) -> dict[str, Any]:

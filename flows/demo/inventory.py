@@ -2,15 +2,15 @@
 
 Each cloud's builder formats the same ``Inventory`` its own way (Change Tracking rows, SSM entries, OS
 Config items), so a machine's evidence is decided once, from its planned scenario. Contents depend only on
-``(seed, index)``; ages and the power state of the few machines that follow a weekly schedule also depend
-on the snapshot date.
+the seed and the machine's stream (its slot, and generation for a short-lived machine); ages and the power
+state of the few machines that follow a weekly schedule also depend on the snapshot date.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from flows.demo.catalog import (
     DISTRO_PUBLISHER,
@@ -29,6 +29,7 @@ from flows.demo.catalog import (
     WINDOWS_SOFTWARE,
 )
 from flows.demo.common import ago, month_end, rng_for
+from flows.demo.evolution import renewed_until
 from flows.demo.plan import PlannedMachine, Topology
 
 # Scenarios whose inventory shows the EDR installed and running / installed with its service stopped.
@@ -82,17 +83,20 @@ def inventory_time(seed: int, machine: PlannedMachine, snapshot_date: date) -> d
     Stale stays within 30 days so that a connector reading Change Tracking over a 30-day look-back still
     sees it (with the default 7-day look-back such a machine has no rows at all).
     """
-    rng = rng_for(seed, machine.index, "inventory-time", snapshot_date.isoformat())
+    rng = rng_for(seed, machine.stream, "inventory-time", snapshot_date.isoformat())
     if machine.scenario in STALE:
         return ago(snapshot_date, days=rng.uniform(8, 30))
     if machine.power_on(snapshot_date) == "stopped":
         return ago(snapshot_date, days=rng.uniform(1, 5))
-    return ago(snapshot_date, hours=rng.uniform(0.5, 20))
+    when = ago(snapshot_date, hours=rng.uniform(0.5, 20))
+    if machine.launched_at is not None:  # a new machine's first inventory comes soon after its launch
+        when = max(when, machine.launched_at + timedelta(minutes=20))
+    return when
 
 
 def build_inventory(seed: int, machine: PlannedMachine) -> Inventory:
     """The machine's software and services, with its EDR's evidence as the scenario wants it."""
-    rng = rng_for(seed, machine.index, "inventory")
+    rng = rng_for(seed, machine.stream, "inventory")
     inventory = _windows_base(rng, machine) if machine.family == "windows" else _linux_base(rng, machine)
     if machine.arc_resource_id:  # onboarded to Arc by Defender's connector: the Arc agent runs there too
         _add_arc_agent(inventory, machine)
@@ -193,11 +197,11 @@ class DemoContext:
 
     def rng(self, machine: PlannedMachine, purpose: str) -> random.Random:
         """A date-independent stream for one purpose, so purposes do not share draws."""
-        return rng_for(self.seed, machine.index, purpose)
+        return rng_for(self.seed, machine.stream, purpose)
 
     def timing(self, machine: PlannedMachine, purpose: str) -> random.Random:
         """A date-dependent stream for one purpose (ages, ping times)."""
-        return rng_for(self.seed, machine.index, purpose, self.snapshot_date.isoformat())
+        return rng_for(self.seed, machine.stream, purpose, self.snapshot_date.isoformat())
 
     def inventory_time(self, machine: PlannedMachine) -> datetime:
         return inventory_time(self.seed, machine, self.snapshot_date)
@@ -212,10 +216,13 @@ OWNER_TAG = "owner"
 
 
 def exemption_until(ctx: DemoContext, machine: PlannedMachine) -> date:
-    """A month end 3-14 months ahead, or two months back for the expired one: changes monthly, not daily."""
+    """A month end 3-14 months ahead, or two months back for the expired one: changes monthly, not daily.
+    The renewed exemptions end 1-14 days ahead, and move two weeks on when they are renewed."""
     today = ctx.snapshot_date
     if machine.exemption_expired:
         return month_end(today.year, today.month - 2)
+    if "renewed_exemption" in machine.flags:
+        return renewed_until(ctx.seed, machine.index, today)
     return month_end(today.year, today.month + 3 + ctx.rng(machine, "exemption").randrange(12))
 
 

@@ -1,10 +1,16 @@
 """What the demo estate is meant to be: its scopes and, per machine, the verdict case it is built to show.
 
-The plan is pure and independent of the snapshot date, so a history of nightly snapshots describes the
-same machines with the same ids. Kinds and cases are spread with a low-discrepancy (R2) sequence rather
-than independent draws: any estate size gets close to the intended mix and every case appears even in a
-few hundred machines. Everything else about a machine comes from a random stream seeded with
-``(seed, index)``.
+The estate is ``machines`` slots. Kinds and usual cases are spread over the slots with a low-discrepancy
+(R2) sequence rather than independent draws: any estate size gets close to the intended mix and every case
+appears even in a few hundred machines. Everything else about a slot's machine comes from a random stream
+seeded with ``(seed, index)``.
+
+``planned_machines(machines, seed)`` is the estate as if nothing ever changed: every slot's usual machine
+and case, independent of the date. ``planned_machines(machines, seed, night)`` is the estate as it is on
+that night (see ``flows.demo.evolution``): short-lived slots hold that night's generation of machine (new
+names and ids) or nothing, new machines are still being onboarded, a few long-lived ones are broken; each
+machine's ``case`` is the verdict it is built to get *that night*. Long-lived machines keep their ids on
+every night, and every case is present on every night.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from flows.demo.catalog import (
     ENVS,
@@ -27,6 +33,7 @@ from flows.demo.catalog import (
     images_for,
 )
 from flows.demo.common import guid, hex_id, rng_for, weighted
+from flows.demo.evolution import Cycle, Life, broken_on, churn_cycle, life_on
 
 CASES = ("protected", "unhealthy", "not_installed", "unknown", "exempt", "not_applicable")
 KINDS = (("azure_vm", 0.40), ("arc", 0.05), ("ec2", 0.325), ("gcp_vm", 0.225))
@@ -115,6 +122,14 @@ SCENARIOS: dict[str, dict[str, tuple[Scenario, ...]]] = {
 }
 ARC_MIRROR_SCENARIOS = frozenset({"arc_mde", "arc_mde_ssm_lost", "arc_mde_failed"})
 INVENTORY_THIRD_PARTY = frozenset({"third_party_inventory", "inventory_third_party"})
+# A machine launched days ago cannot have an inventory weeks old or an agent long disconnected.
+NEVER_NEW = frozenset({"stale_inventory", "disconnected", "ssm_connection_lost", "arc_mde_ssm_lost"})
+# Slots that may hold short-lived machines: cloud VMs whose usual case depends on what gets installed.
+CHURN_KINDS = frozenset({"azure_vm", "ec2", "gcp_vm"})
+# Scenarios a machine shows while it is not its usual self (see flows.demo.evolution.PHASES).
+AWAITING_INVENTORY = "awaiting_inventory"  # launched hours ago: no inventory agent has reported yet
+TERMINATED = "terminated"  # an EC2 instance terminated within the hour, still listed
+NAME_TAG_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -248,10 +263,21 @@ class PlannedMachine:
     exempt_reason: str | None = None
     exemption_expired: bool = False
     flags: frozenset[str] = field(default_factory=frozenset)
+    # Only in a dated plan (see flows.demo.evolution):
+    generation: int | None = None  # a short-lived slot's generation; None: a long-lived machine
+    launched_at: datetime | None = None  # a short-lived machine's creation / launch time
+    phase: str | None = None  # how tonight differs from its usual self (evolution.PHASES); None: it does not
+    usual_scenario: str | None = None  # the scenario it shows outside its phase
+    terminated_at: datetime | None = None  # phase "terminated": when the EC2 instance was terminated
 
     @property
     def cloud(self) -> str:
         return KIND_CLOUD[self.kind]
+
+    @property
+    def stream(self) -> str:
+        """The key of the machine's random streams: its slot, and its generation for a short-lived one."""
+        return str(self.index) if self.generation is None else f"{self.index}g{self.generation}"
 
     def power_on(self, snapshot_date: date) -> str:
         """The power bucket on that date: weekend-shutdown VMs are stopped on Saturdays and Sundays."""
@@ -276,13 +302,104 @@ class PlannedMachine:
         return self.scope.removeprefix("projects/")
 
 
-def planned_machines(machines: int = 3000, seed: int = 42) -> list[PlannedMachine]:
-    """The estate's machines, in index order, each with the case it is meant to show."""
+def planned_machines(machines: int = 3000, seed: int = 42, snapshot_date: date | None = None) -> list[PlannedMachine]:
+    """The estate's machines in slot order, each with the case it is meant to show.
+
+    Without ``snapshot_date``: every slot's usual machine, as if nothing ever changed (what a single-night
+    test or a fake cloud serving a fixed estate wants). With it: the machines that exist on that night, each
+    with that night's intended case; see the module docstring.
+    """
     topo = topology(seed)
     shift = rng_for(seed, "r2")
     offsets = (shift.random(), shift.random())
-    plan = [_plan_machine(i, seed, topo, offsets) for i in range(machines)]
-    return _mark_specials(plan, topo)
+    plan = _mark_specials([_plan_machine(i, seed, topo, offsets) for i in range(machines)], topo)
+    if snapshot_date is None:
+        return plan
+    cycles = {slot.index: churn_cycle(seed, slot.index, slot.case) if _may_churn(slot) else None for slot in plan}
+    breakable = [slot.index for slot in plan if cycles[slot.index] is None and _broken_scenario(slot)]
+    broken = broken_on(seed, breakable, snapshot_date)
+    was_broken = broken_on(seed, breakable, snapshot_date - timedelta(days=1))
+    tonight = []
+    for slot in plan:
+        cycle = cycles[slot.index]
+        if cycle is None:
+            tonight.append(_long_lived_on(slot, slot.index in broken, slot.index in was_broken))
+        elif (machine := _short_lived_on(slot, seed, topo, offsets, cycle, snapshot_date)) is not None:
+            tonight.append(machine)
+    return tonight
+
+
+def _short_lived_on(
+    slot: PlannedMachine, seed: int, topo: Topology, offsets: tuple[float, float], cycle: Cycle, night: date
+) -> PlannedMachine | None:
+    """The short-lived slot's machine on ``night`` with the case it is meant to show; ``None``: none."""
+    life = life_on(seed, slot.index, cycle, night)
+    if life.alive(night):
+        return _new_machine_on(_plan_machine(slot.index, seed, topo, offsets, life), life, night)
+    if slot.kind == "ec2" and night == life.retired_on and life.terminated_at is not None:
+        machine = _plan_machine(slot.index, seed, topo, offsets, life)
+        return _without_edr(machine, TERMINATED, "unknown", "terminated", terminated_at=life.terminated_at)
+    return None
+
+
+def _may_churn(slot: PlannedMachine) -> bool:
+    return slot.kind in CHURN_KINDS and not slot.flags
+
+
+def _new_machine_on(machine: PlannedMachine, life: Life, night: date) -> PlannedMachine:
+    """A short-lived machine: no inventory yet, then no EDR until it is onboarded, then its usual case."""
+    age = (night - life.launched_on).days
+    onboards = machine.case in ("protected", "unhealthy")
+    if age == 0 and life.awaiting_inventory and machine.case != "unknown":
+        return _without_edr(machine, AWAITING_INVENTORY, "unknown", "new")
+    if onboards and age < life.onboarding_nights:
+        return _without_edr(machine, "no_edr", "not_installed", "new" if age == 0 else "onboarding")
+    if onboards and age == life.onboarding_nights:
+        return dataclasses.replace(machine, phase="onboarded")
+    return dataclasses.replace(machine, phase="new") if age == 0 else machine
+
+
+def _without_edr(machine: PlannedMachine, scenario: str, case: str, phase: str, **changes) -> PlannedMachine:
+    """The machine before its EDR (and the Arc projection Defender makes with it) arrives, or once it is gone."""
+    return dataclasses.replace(
+        machine,
+        case=case,
+        scenario=scenario,
+        edr=None,
+        arc_resource_id=None,
+        arc_vm_id=None,
+        phase=phase,
+        usual_scenario=machine.scenario,
+        **changes,
+    )
+
+
+def _long_lived_on(slot: PlannedMachine, broken: bool, was_broken: bool) -> PlannedMachine:
+    """A long-lived machine: itself, unless its EDR is failing tonight or came back tonight."""
+    if broken:
+        failed = _broken_scenario(slot)
+        return dataclasses.replace(
+            slot, case="unhealthy", scenario=failed, phase="broken", usual_scenario=slot.scenario
+        )
+    return dataclasses.replace(slot, phase="recovered") if was_broken else slot
+
+
+def _broken_scenario(m: PlannedMachine) -> str | None:
+    """How a protected machine's EDR can fail where its records can show it: a Failed MDE extension, or the
+    EDR's service stopped where the inventory lists services (Change Tracking; SSM on Windows only)."""
+    if m.case != "protected":
+        return None
+    if m.scenario == "mde_extension":
+        return "mde_extension_failed"
+    if m.scenario == "arc_mde":
+        return "arc_mde_failed"
+    if m.edr is None or m.edr.startswith("trellix"):  # which ENS service proves it is unconfirmed
+        return None
+    if m.scenario == "third_party_inventory" or (
+        m.scenario in ("inventory_mde", "inventory_third_party") and m.kind == "ec2" and m.family == "windows"
+    ):
+        return "edr_service_stopped"
+    return None
 
 
 def _r2_point(index: int, offsets: tuple[float, float]) -> tuple[float, float]:
@@ -299,16 +416,25 @@ def _pick_by_point(point: float, weights: tuple[tuple[str, float], ...]) -> str:
     return weights[-1][0]
 
 
-def _plan_machine(index: int, seed: int, topo: Topology, offsets: tuple[float, float]) -> PlannedMachine:
-    """Kind and case from the R2 point; scenario, scope, OS and identity from the machine's own stream."""
+def _plan_machine(
+    index: int, seed: int, topo: Topology, offsets: tuple[float, float], life: Life | None = None
+) -> PlannedMachine:
+    """Kind and case from the R2 point; scenario, scope, OS and identity from the machine's own stream.
+
+    ``life``: one generation of a short-lived slot, drawn from its own stream: same kind and usual case as
+    the slot, everything else new.
+    """
     u_kind, u_case = _r2_point(index, offsets)
     kind = _pick_by_point(u_kind, KINDS)
     case_weights = ARC_CASE_WEIGHTS if kind == "arc" else CASE_WEIGHTS
     case = _pick_by_point(u_case, tuple(case_weights.items()))
-    rng = rng_for(seed, index)
-    scenario = weighted(rng, [(s, s.weight) for s in SCENARIOS[kind][case]])
+    rng = rng_for(seed, index) if life is None else rng_for(seed, index, "generation", life.generation)
+    scenarios = SCENARIOS[kind][case]
+    if life is not None:
+        scenarios = tuple(s for s in scenarios if s.name not in NEVER_NEW)
+    scenario = weighted(rng, [(s, s.weight) for s in scenarios])
     image = _pick_os(rng, kind, case, scenario)
-    return _identity(index, rng, topo, kind, case, scenario, image)
+    return _identity(index, rng, topo, kind, case, scenario, image, life)
 
 
 def _pick_os(rng: random.Random, kind: str, case: str, scenario: Scenario) -> OsImage:
@@ -353,16 +479,43 @@ def _pick_power(rng: random.Random, kind: str, case: str) -> str:
 
 
 def _identity(
-    index: int, rng: random.Random, topo: Topology, kind: str, case: str, scenario: Scenario, image: OsImage
+    index: int,
+    rng: random.Random,
+    topo: Topology,
+    kind: str,
+    case: str,
+    scenario: Scenario,
+    image: OsImage,
+    life: Life | None = None,
 ) -> PlannedMachine:
-    """Names, ids and scope of one machine; all drawn from the machine's own stream."""
+    """Names, ids and scope of one machine; all drawn from the machine's own stream.
+
+    A short-lived machine's name ends with a random suffix, like an autoscaled or scripted one, and it runs.
+    """
     owner = rng.choice(TEAMS) if rng.random() < 0.88 else None
     env = weighted(rng, ENVS)
     role = rng.choice(ROLES)
-    name = f"{TEAM_PREFIX.get(owner or '', 'shr')}-{role}-{env}-{index:04d}"
+    suffix = f"{index:04d}" if life is None else "".join(rng.choice(NAME_TAG_CHARS) for _ in range(5))
+    name = f"{TEAM_PREFIX.get(owner or '', 'shr')}-{role}-{env}-{suffix}"
     builder = {"azure_vm": _azure_vm, "arc": _arc_onprem, "ec2": _ec2, "gcp_vm": _gcp_vm}[kind]
     fields = builder(rng, topo, scenario, image, name)
     exempt_reason = rng.choice(EXEMPTION_REASONS)[0] if case == "exempt" else None
+    if life is not None:
+        return PlannedMachine(
+            index=index,
+            kind=kind,
+            case=case,
+            scenario=scenario.name,
+            edr=_pick_edr(rng, kind, scenario.name, image),
+            os_key=image.key,
+            owner=owner,
+            env=env,
+            power="running",
+            exempt_reason=exempt_reason,
+            generation=life.generation,
+            launched_at=life.launched_at,
+            **fields,
+        )
     flags = frozenset({"date_power"}) if _date_power(rng, kind, scenario, env) else frozenset()
     return PlannedMachine(
         index=index,
@@ -500,6 +653,9 @@ def _mark_specials(plan: list[PlannedMachine], topo: Topology) -> list[PlannedMa
             lambda m: m.kind == "azure_vm" and m.case == "not_installed" and m.scope == p1_sub,
             {},
         ),
+        # Two exemptions renewed fortnightly: on any night one expires within two weeks.
+        ("renewed_exemption", lambda m: m.case == "exempt", {}),
+        ("renewed_exemption", lambda m: m.case == "exempt", {}),
     )
     for flag, fits, changes in specials:
         for pos, machine in enumerate(plan):
