@@ -17,11 +17,12 @@ STATUS_ORDER = ["protected", "unhealthy", "not_installed", "unknown", "exempt", 
 
 
 def verdict_counts(database_path: Path) -> list[tuple[str, int, int]]:
-    """(edr_status, running machines, all machines) in the documented status order."""
+    """(edr_status, running machines, all machines) in the documented status order. Deleted machines
+    (EC2 lists terminated instances for a while) are not counted: they need nothing."""
     with duckdb.connect(str(database_path), read_only=True) as con:
         found = {row[0]: (row[1], row[2]) for row in con.execute(
             "select edr_status, count(*) filter (where is_running), count(*) "
-            "from machine_edr_status group by 1").fetchall()}
+            "from machine_edr_status where power_state <> 'deleted' group by 1").fetchall()}
     return [(status, *found.get(status, (0, 0))) for status in STATUS_ORDER]
 
 
