@@ -85,10 +85,17 @@ assessments as (
         'EDR reported by Defender for Cloud' as product_name
     from staging.stg_azure__security_assessments as a
     join seeds.defender_assessments as d on d.assessment_key = a.assessment_key
+    -- Azure resources by id; EC2 instances through the connector entity id (.../aws-ec2-instance-<id>-<region>)
     join intermediate.int_machine_identities as id
-        on (id.id_kind = 'azure_resource_id' and id.id_value = a.assessed_resource_id)
-        or (id.id_kind = 'aws_instance'
-            and split_part(id.id_value, ':', 2) = regexp_extract(a.assessed_resource_id, 'aws-ec2-instance-(i-[0-9a-f]+)', 1))
+        on id.id_value = case
+            when a.assessed_resource_id like '%/securityentitydata/aws-ec2-instance-%'
+                then regexp_extract(a.assessed_resource_id, 'aws-ec2-instance-(i-[0-9a-f]+)', 1)
+            else a.assessed_resource_id
+        end
+        and id.id_kind = case
+            when a.assessed_resource_id like '%/securityentitydata/aws-ec2-instance-%' then 'aws_instance_id'
+            else 'azure_resource_id'
+        end
     where a.snapshot_date = getvariable('snapshot_date')
         and ((d.meaning = 'edr_installed' and a.status_code = 'Healthy')
             or (d.meaning = 'edr_configuration' and a.status_code = 'Unhealthy'))

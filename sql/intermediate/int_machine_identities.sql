@@ -1,5 +1,6 @@
 -- Every identifier under which evidence about a machine can arrive: its Azure resource id (VM or Arc,
--- including Arc records merged into an EC2/GCP machine), its EC2 instance id, its GCP asset name.
+-- including Arc records merged into an EC2/GCP machine), its EC2 account:instance id and bare instance id,
+-- its GCP asset name.
 -- Grain: one row per (id_kind, id_value); each identifier belongs to exactly one machine.
 select machine_key, 'azure_resource_id' as id_kind, native_id as id_value, 'native' as via
 from intermediate.int_machines__unioned
@@ -13,6 +14,13 @@ from intermediate.int_arc_cloud_matches
 union all
 
 select machine_key, 'aws_instance', scope_id || ':' || native_id, 'native'
+from intermediate.int_machines__unioned
+where resource_kind = 'aws_ec2'
+
+union all
+
+-- Defender's EC2 assessments name the instance without its account (instance ids are globally unique)
+select machine_key, 'aws_instance_id', native_id, 'native'
 from intermediate.int_machines__unioned
 where resource_kind = 'aws_ec2'
 

@@ -46,13 +46,24 @@ unioned as (
     from intermediate.int_gcp__compute_instances
 ),
 
+-- OS keywords match whole words of the hint, with '_' and '-' as separators too (image offers such as
+-- 'fortinet_fortigate-vm_v5'); two-word keywords ('red hat') match adjacent words. Words and word pairs
+-- are joined to the keywords by equality: a hash join, not a regular expression per machine and keyword.
+words as (
+    select machine_key, string_split_regex(os_hint, '[^a-z0-9]+') as w from unioned
+),
+
+tokens as (
+    select machine_key, unnest(w) as token from words
+    union all
+    select machine_key, unnest(list_transform(range(1, len(w)), lambda i: w[i] || ' ' || w[i + 1])) from words
+),
+
 os_matches as (
-    select u.machine_key, f.os_family, f.os_supported
-    from unioned as u
-    join seeds.os_families as f
-        -- whole words, with '_' and '-' as separators too (image offers: 'fortinet_fortigate-vm_v5')
-        on regexp_matches(u.os_hint, '(^|[^a-z0-9])' || f.keyword || '([^a-z0-9]|$)')
-    qualify row_number() over (partition by u.machine_key order by f._row) = 1
+    select t.machine_key, f.os_family, f.os_supported
+    from tokens as t
+    join seeds.os_families as f on f.keyword = t.token
+    qualify row_number() over (partition by t.machine_key order by f._row) = 1
 ),
 
 arc_links as (

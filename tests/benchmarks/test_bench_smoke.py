@@ -1,0 +1,20 @@
+"""Smoke test of the scale benchmark at its smallest size (the full run is `python -m tests.benchmarks.bench`):
+every stage runs in its own process and reports time, peak RSS and the two baselines."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.benchmarks.bench import bench_size, markdown
+
+
+@pytest.mark.slow
+def test_benchmark_runs_at_the_smallest_size(tmp_path):
+    result = bench_size(10_000, tmp_path, history_nights=3)
+    assert result["build"]["view_rows"]["machines"] > 9_000
+    assert result["floor"]["rows_scanned"] > 100_000  # ~20 software rows per machine
+    assert set(result["pandas"]["verdicts"]) >= {"protected", "not_installed", "unknown"}
+    assert result["peak_rss_mib"] > 0 and result["floor_ratio"] > 0 and result["pandas_speedup"] > 0
+    assert result["history_ratio"] > 0
+    assert all(size < 2_000_000 for size in result["report"]["bytes"].values())
+    assert "10,000" in markdown([result], "test machine")
