@@ -74,14 +74,14 @@ def backfill_demo_history(settings: Settings, snapshot_date: date) -> list[date]
     extracted at 02:00 UTC, so trends and hourly costs have something to show on the first run."""
     from flows.demo import land_demo_estate
     from transforms.build import build_database
-    from transforms.history import derived_dir
+    from transforms.history import derived_partition_exists
 
     done = []
     for back in range(settings.demo.history_days - 1, 0, -1):
         night = snapshot_date - timedelta(days=back)
-        if (derived_dir(settings.output.lake_dir) / f"snapshot_date={night.isoformat()}").exists():
+        if derived_partition_exists(settings.output.lake, night):
             continue
-        landing = Landing(settings.output.lake_dir, night, extracted_at=_demo_instant(night))
+        landing = Landing(settings.output.lake, night, extracted_at=_demo_instant(night))
         land_demo_estate(landing, machines=settings.demo.machines, seed=settings.demo.seed)
         landing.commit()
         build_database(settings, night)
@@ -220,7 +220,7 @@ def nightly(settings: Settings | None = None, config_path: str | None = None, de
 
 def _run(settings: Settings, demo: bool, snapshot_date: date | None) -> RunSummary:
     snapshot_date = snapshot_date or settings.snapshot_date or datetime.now(UTC).date()
-    lake = settings.output.lake_dir
+    lake = settings.output.lake
     if demo:
         backfill_demo_history(settings, snapshot_date)
     instant = _demo_instant(snapshot_date) if demo else None

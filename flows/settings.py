@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Plan = Literal["p2", "p1", "off"]
 
@@ -21,8 +21,48 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Object stores the lake can live on with pyarrow's own clients; any other fsspec protocol also works.
+LAKE_URL_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "abfss")
+
+
 class OutputSettings(Section):
     data_dir: Path = Path("edrcov-data")  # lake/, edrcov.duckdb and reports/ live below this folder
+    # The raw lake on object storage instead of data_dir/lake, for Dask workers on other machines:
+    # "s3://bucket/prefix", "gs://bucket/prefix", "az://container/prefix" (see flows/lake/storage.py)
+    lake_url: str | None = None
+
+    @field_validator("lake_url")
+    @classmethod
+    def _object_store_url(cls, url: str | None) -> str | None:
+        if url is None or not url.strip():
+            return None
+        from urllib.parse import urlsplit
+
+        url = url.strip()
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if not scheme or scheme == "file" or "://" not in url:
+            raise ValueError(f"{url!r} is not an object-store URL (s3://bucket/prefix); a local lake is data_dir")
+        if not parts.netloc:
+            raise ValueError(f"{url!r} names no bucket or container")
+        from flows.lake.storage import secret_options
+
+        if secret_options(url):
+            raise ValueError("credentials do not belong in lake_url (it is logged and kept as a flow parameter): "
+                             "use the store's credential chain (environment, profile, managed identity)")
+        if scheme not in LAKE_URL_SCHEMES:
+            import fsspec
+
+            if scheme not in fsspec.available_protocols():
+                raise ValueError(f"{url!r}: unknown storage scheme {scheme!r} "
+                                 f"(use one of {', '.join(LAKE_URL_SCHEMES)} or an fsspec protocol)")
+        base, _, query = url.partition("?")
+        return base.rstrip("/") + (f"?{query}" if query else "")
+
+    @property
+    def lake(self) -> str | Path:
+        """Where the lake is: the object-storage URL when one is set, else the local folder."""
+        return self.lake_url or self.lake_dir
 
     @property
     def lake_dir(self) -> Path:
@@ -180,6 +220,18 @@ class RunnerSettings(Section):
     kind: Literal["local", "dask"] = "local"
     max_workers: int = Field(8, ge=1, le=256)  # scopes extracted at once
     address: str | None = None  # Dask scheduler address; None with kind = dask starts a local cluster
+    # The local cluster that kind = "dask" without an address starts (a real cluster sizes itself):
+    dask_workers: int = Field(2, ge=1, le=256)
+    dask_threads_per_worker: int = Field(4, ge=1, le=256)  # extraction waits on APIs: threads suffice
+    # Worker processes instead of threads; each needs PREFECT_API_URL (a real Prefect server), or it would
+    # start its own temporary one.
+    dask_processes: bool = False
+
+    @model_validator(mode="after")
+    def _address_needs_dask(self) -> RunnerSettings:
+        if self.address and self.kind != "dask":
+            raise ValueError('address is a Dask scheduler address: set kind = "dask" too')
+        return self
 
 
 class Settings(Section):

@@ -43,12 +43,14 @@ class NoSnapshotError(RuntimeError):
     """The lake has no snapshot to build from."""
 
 
-def latest_snapshot(lake_dir: Path) -> date:
-    """The newest snapshot date present in the lake (any dataset)."""
-    dates = {p.name.split("=", 1)[1] for p in (Path(lake_dir) / "raw").glob("*/snapshot_date=*")}
+def latest_snapshot(lake: Path | str) -> date:
+    """The newest snapshot date present in the lake (any dataset), local folder or object storage."""
+    from flows.lake.storage import published_dates
+
+    dates = published_dates(lake)
     if not dates:
-        raise NoSnapshotError(f"no snapshot in {lake_dir}: run `edrcov run` first")
-    return date.fromisoformat(max(dates))
+        raise NoSnapshotError(f"no snapshot in {lake}: run `edrcov run` first")
+    return dates[-1]
 
 
 def _set_variables(con: duckdb.DuckDBPyConnection, settings: Settings, snapshot_date: date) -> None:
@@ -95,7 +97,7 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
                    project: SqlProject | None = None) -> BuildResult:
     """Build the database for ``snapshot_date`` (default: the lake's newest) and publish it atomically."""
     project = project or SqlProject()
-    lake_dir, target = settings.output.lake_dir, settings.output.database_path
+    lake_dir, target = settings.output.lake, settings.output.database_path
     snapshot_date = snapshot_date or latest_snapshot(lake_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     building = target.with_name(f".{target.name}.building-{uuid.uuid4().hex[:8]}")

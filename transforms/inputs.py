@@ -2,6 +2,19 @@
 
 Only this module knows where the lake is. A raw dataset with no partition yet (a cloud not configured)
 becomes an empty table with the dataset's registered columns, so every model builds on any estate.
+
+A lake on object storage (``output.lake_url``) is read without DuckDB extensions (httpfs cannot be
+installed everywhere): each dataset's published files (``flows.lake.storage``: the newest manifest per
+partition) become a ``pyarrow.dataset`` registered on the connection as ``_lake_raw__<dataset>``, and
+``raw.<dataset>`` is a view over that name. DuckDB pushes the models' ``snapshot_date`` filters and column
+choices into the scan, so nothing is copied into the database.
+
+What the analyst database keeps for such a lake: the ``raw.*`` view definitions (and the ``staging.*``
+views over them) stay in the file, but a registration lives only as long as its connection, so on a fresh
+connection they answer "Table with name _lake_raw__... does not exist" until ``attach_lake(con, url)`` has
+registered the lake again (it works on a read-only connection). The raw data is not materialised: it is
+the whole retained lake, ``raw_json`` included, and would multiply the database's size. Every public view
+(``main.*``) and every intermediate and mart table is complete without the lake.
 """
 
 from __future__ import annotations
@@ -12,6 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from flows.lake.datasets import DATASETS, EXTRACT_RUNS_SCHEMA, REJECTS
+from flows.lake.storage import LakeStorage, partitioned_dataset, published_partitions
 from flows.lake.writer import EXTRACT_RUNS
 from flows.settings import Settings
 from transforms.project import SqlProject
@@ -28,9 +42,15 @@ def raw_schemas() -> dict[str, pa.Schema]:
     return schemas
 
 
-def register_raw(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> dict[str, int]:
-    """Create ``raw.<dataset>`` views over the lake's partitions (all retained snapshot dates)."""
+def register_raw(con: duckdb.DuckDBPyConnection, lake_dir: Path | str) -> dict[str, int]:
+    """Create ``raw.<dataset>`` views over the lake's partitions (all retained snapshot dates).
+
+    ``lake_dir`` is a local folder, or an object-store URL read through pyarrow (see the module docstring).
+    """
     con.execute("create schema if not exists raw")
+    storage = LakeStorage.of(lake_dir)
+    if not storage.local:
+        return _register_remote_raw(con, storage)
     partitions: dict[str, int] = {}
     for name, schema in raw_schemas().items():
         folder = Path(lake_dir).resolve() / "raw" / name
@@ -43,10 +63,66 @@ def register_raw(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> dict[str, in
                 select * from read_parquet({glob}, hive_partitioning = true, union_by_name = true,
                                            hive_types = {{'snapshot_date': date}})""")
         else:
-            empty = schema.empty_table().append_column("snapshot_date", pa.array([], pa.date32()))
-            con.register("_empty_raw", empty)
-            con.execute(f"create or replace table raw.{name} as select * from _empty_raw")
-            con.unregister("_empty_raw")
+            _empty_raw_table(con, name, schema)
+    return partitions
+
+
+def _empty_raw_table(con: duckdb.DuckDBPyConnection, name: str, schema: pa.Schema) -> None:
+    empty = schema.empty_table().append_column("snapshot_date", pa.array([], pa.date32()))
+    con.register("_empty_raw", empty)
+    con.execute(f"create or replace table raw.{name} as select * from _empty_raw")
+    con.unregister("_empty_raw")
+
+
+def registered_name(dataset: str) -> str:
+    """The connection-local name a remote raw dataset is registered under (``raw.<dataset>`` reads it)."""
+    return f"_lake_raw__{dataset}"
+
+
+def _remote_datasets(storage: LakeStorage) -> dict[str, tuple[int, object | None]]:
+    """``{dataset: (published partitions, pyarrow dataset or None when it has none)}``."""
+    found: dict[str, tuple[int, object | None]] = {}
+    for name, schema in raw_schemas().items():
+        base = storage.path("raw", name)
+        parts = published_partitions(storage, base)
+        files = [f for day_files in parts.values() for f in day_files]
+        full = schema.append(pa.field("snapshot_date", pa.date32()))
+        found[name] = (len(parts), partitioned_dataset(storage, files, base, full) if files else None)
+    return found
+
+
+def _register_remote_raw(con: duckdb.DuckDBPyConnection, storage: LakeStorage) -> dict[str, int]:
+    partitions: dict[str, int] = {}
+    for name, (count, dataset) in _remote_datasets(storage).items():
+        partitions[name] = count
+        if dataset is None:
+            _empty_raw_table(con, name, raw_schemas()[name])
+            continue
+        con.register(registered_name(name), dataset)
+        con.execute(f"create or replace view raw.{name} as select * from {registered_name(name)}")
+        note = (f"Raw {name} records of every retained night, read from the object-storage lake "
+                f"{storage.url()}. Not stored in this file: on a new connection, call "
+                f"transforms.inputs.attach_lake(con, lake_url) first.")
+        con.execute(f"comment on view raw.{name} is {_quote(note)}")
+    return partitions
+
+
+def attach_lake(con: duckdb.DuckDBPyConnection, lake: str | Path) -> dict[str, int]:
+    """Make an analyst database built from an object-storage lake read its ``raw.*`` and ``staging.*``
+    views (and ``derived.machine_snapshots_past``) again on this connection, which may be read-only:
+    registers the lake's current published files under the names those views read. Returns partitions
+    per raw dataset. A local lake needs nothing (its views read the Parquet files directly)."""
+    storage = LakeStorage.of(lake)
+    if storage.local:
+        return {}
+    partitions = {}
+    for name, (count, dataset) in _remote_datasets(storage).items():
+        partitions[name] = count
+        if dataset is not None:
+            con.register(registered_name(name), dataset)
+    from transforms.history import attach_past
+
+    attach_past(con, storage)
     return partitions
 
 

@@ -7,23 +7,43 @@ import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
+from flows.lake.storage import LakeStorage, drop_partition
+
 log = logging.getLogger(__name__)
 
 
-def prune(lake_root: Path, snapshot_date: date, retention_days: int) -> list[Path]:
+def prune(lake_root: Path | str, snapshot_date: date, retention_days: int) -> list[Path | str]:
     """Remove every ``snapshot_date=D`` partition with D older than ``retention_days`` nights before
-    ``snapshot_date`` (that night included in the window). Returns the removed folders."""
+    ``snapshot_date`` (that night included in the window). Returns the removed folders (their URLs on
+    object storage, where a partition's manifests go before its files)."""
     oldest_kept = snapshot_date - timedelta(days=retention_days - 1)
-    removed = []
-    for folder in sorted(Path(lake_root).glob("*/*/snapshot_date=*")):
+    storage = LakeStorage.of(lake_root)
+    removed: list[Path | str] = []
+    for folder, name, drop in _partitions(lake_root, storage):
         try:
-            night = date.fromisoformat(folder.name.split("=", 1)[1])
+            night = date.fromisoformat(name.split("=", 1)[1])
         except ValueError:
             log.warning("left alone: %s is not a snapshot_date=YYYY-MM-DD folder", folder)
             continue
         if night < oldest_kept:
-            shutil.rmtree(folder)
+            drop()
             removed.append(folder)
     if removed:
         log.info("retention: removed %d partitions older than %s", len(removed), oldest_kept)
     return removed
+
+
+def _partitions(lake_root: Path | str, storage: LakeStorage):
+    """(what to report, folder name, how to remove it) for every ``<kind>/<dataset>/snapshot_date=*``."""
+    if storage.local:
+        for folder in sorted(Path(str(lake_root).removeprefix("file://")).glob("*/*/snapshot_date=*")):
+            yield folder, folder.name, lambda folder=folder: shutil.rmtree(folder)
+        return
+    for kind in storage.dirs(storage.root):
+        if kind.startswith(("_", ".")):
+            continue
+        for dataset in storage.dirs(storage.path(kind)):
+            for name in storage.dirs(storage.path(kind, dataset)):
+                if name.startswith("snapshot_date="):
+                    path = storage.path(kind, dataset, name)
+                    yield storage.url(kind, dataset, name), name, lambda path=path: drop_partition(storage, path)

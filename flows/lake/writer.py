@@ -4,12 +4,18 @@ A run stages every file under ``<lake>/_staging/<run_id>/`` while it extracts; `
 swaps each dataset's ``snapshot_date=D`` partition in with directory renames. Readers only glob
 ``snapshot_date=*`` directories, so a crash mid-extract leaves nothing that looks like a partition, and a
 rerun of the same date replaces the previous partition instead of adding to it.
+
+On object storage (``output.lake_url = "s3://..."``; see ``flows.lake.storage``) there is no atomic rename:
+files go straight into the final partition under run-tagged names, and the commit publishes each partition
+by writing its manifest last; readers follow the newest manifest. Same guarantees: a crash before the
+commit leaves the previous night visible, and a rerun replaces.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import posixpath
 import re
 import shutil
 import uuid
@@ -23,6 +29,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flows.lake.datasets import DATASETS, EXTRACT_RUNS_SCHEMA, REJECTS, DatasetSpec, dataset
+from flows.lake.storage import (
+    LakeStorage,
+    commit_partition,
+    discard_run_files,
+    partition_name,
+    run_file_prefix,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +45,11 @@ EXTRACT_RUNS = "extract_runs"
 
 def partition_dir(lake_root: Path, dataset_name: str, snapshot_date: date) -> Path:
     return Path(lake_root) / "raw" / dataset_name / f"snapshot_date={snapshot_date.isoformat()}"
+
+
+def partition_path(storage: LakeStorage, dataset_name: str, snapshot_date: date) -> str:
+    """A raw partition's path inside ``storage.fs`` (local or object storage)."""
+    return storage.path("raw", dataset_name, partition_name(snapshot_date))
 
 
 def _slug(text: str) -> str:
@@ -96,7 +114,7 @@ class DatasetWriter:
             # A value of the wrong type in one record must not sink the batch: retry row by row.
             table = self._table_row_by_row(exc)
         if self._file is None:
-            self._file = pq.ParquetWriter(self._path, self.spec.schema, compression="zstd")
+            self._file = self.landing.parquet_writer(self._path, self.spec.schema)
         self._file.write_table(table)
         self._buffer.clear()
 
@@ -119,7 +137,7 @@ class DatasetWriter:
         if self._file is not None:
             self._file.close()
             self._file = None
-        self._path.unlink(missing_ok=True)
+        self.landing.remove_file(self._path)
         self.rows = self.rejected = self.pages = 0
 
     def close(self) -> None:
@@ -152,30 +170,67 @@ class ExtractOutcome:
 
 
 class Landing:
-    """One run's landing into the lake for one snapshot date: stage everything, then commit at once."""
+    """One run's landing into the lake for one snapshot date: stage everything, then commit at once.
 
-    def __init__(self, lake_root: Path, snapshot_date: date, run_id: str | None = None,
+    ``lake_root`` is a local folder or an object-store URL (``s3://bucket/prefix``...): a Dask worker on
+    another machine reopens the same run's landing from the URL (``LandingRef.open``).
+    """
+
+    def __init__(self, lake_root: Path | str, snapshot_date: date, run_id: str | None = None,
                  extracted_at: datetime | None = None):
-        self.lake_root = Path(lake_root)
+        self.storage = LakeStorage.of(lake_root)
+        self.lake_root: Path | str = (Path(str(lake_root).removeprefix("file://")) if self.storage.local
+                                      else str(lake_root))
         self.snapshot_date = snapshot_date
         self.run_id = run_id or f"{snapshot_date.isoformat()}-{uuid.uuid4().hex[:12]}"
         # The snapshot's instant: cost intervals run from one night's extraction to the next. Replays of
         # synthetic nights (the demo's history) pass it explicitly.
         self.extracted_at = extracted_at or datetime.now(UTC)
-        self.staging_root = self.lake_root / "_staging" / self.run_id
+        # Local lakes stage here; object stores have no staging area (see flows.lake.storage).
+        self.staging_root = Path(self.lake_root) / "_staging" / self.run_id if self.storage.local else None
         self.outcomes: list[ExtractOutcome] = []
 
-    def staged_file(self, dataset_name: str, scope: str) -> Path:
+    @property
+    def remote(self) -> bool:
+        return not self.storage.local
+
+    def staged_file(self, dataset_name: str, scope: str) -> Path | str:
+        """Where one writer's file goes: a staging file locally; on object storage, a run-tagged object in
+        the final partition (a path in ``storage.fs``), invisible to readers until the commit."""
+        if self.remote:
+            partition = partition_path(self.storage, dataset_name, self.snapshot_date)
+            return posixpath.join(partition,
+                                  f"{run_file_prefix(self.run_id)}{_slug(scope)}-{uuid.uuid4().hex[:8]}.parquet")
         folder = self.staging_root / dataset_name
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"part-{_slug(scope)}-{uuid.uuid4().hex[:8]}.parquet"
+
+    def parquet_writer(self, path: Path | str, schema: pa.Schema, **options: Any) -> pq.ParquetWriter:
+        """A Parquet writer for a ``staged_file`` path, on the lake's filesystem (``options``: more
+        ``pq.ParquetWriter`` arguments). Anything writing into a landing opens its files here."""
+        options.setdefault("compression", "zstd")
+        if self.remote:
+            return pq.ParquetWriter(path, schema, filesystem=self.storage.fs, **options)
+        return pq.ParquetWriter(path, schema, **options)
+
+    def _write_table(self, table: pa.Table, path: Path | str) -> None:
+        if self.remote:
+            pq.write_table(table, path, compression="zstd", filesystem=self.storage.fs)
+        else:
+            pq.write_table(table, path, compression="zstd")
+
+    def remove_file(self, path: Path | str) -> None:
+        if self.remote:
+            self.storage.delete_file(str(path))
+        else:
+            Path(path).unlink(missing_ok=True)
 
     def writer(self, dataset_name: str, scope: str, batch_rows: int = 5000) -> DatasetWriter:
         return DatasetWriter(self, dataset(dataset_name), scope, batch_rows)
 
     def write_rejects(self, rows: list[dict[str, Any]]) -> None:
         table = pa.Table.from_pylist(rows, schema=REJECTS.schema)
-        pq.write_table(table, self.staged_file(REJECTS.name, rows[0]["scope"]), compression="zstd")
+        self._write_table(table, self.staged_file(REJECTS.name, rows[0]["scope"]))
 
     def record(self, outcome: ExtractOutcome) -> None:
         self.outcomes.append(outcome)
@@ -188,16 +243,30 @@ class Landing:
         """
         self._write_extract_runs()
         published: dict[str, int] = {}
-        for name in [*DATASETS, REJECTS.name, EXTRACT_RUNS]:
-            published[name] = self._swap_in(name)
-        shutil.rmtree(self.staging_root, ignore_errors=True)
-        self._remove_empty_staging_parent()
+        for name in self._all_datasets():
+            if self.remote:
+                partition = partition_path(self.storage, name, self.snapshot_date)
+                published[name] = commit_partition(self.storage, partition, self.run_id)
+            else:
+                published[name] = self._swap_in(name)
+        if not self.remote:
+            shutil.rmtree(self.staging_root, ignore_errors=True)
+            self._remove_empty_staging_parent()
         return published
 
     def abort(self) -> None:
         """Throw away everything staged; the lake keeps what it had."""
+        if self.remote:
+            for name in self._all_datasets():
+                discard_run_files(self.storage, partition_path(self.storage, name, self.snapshot_date),
+                                  self.run_id)
+            return
         shutil.rmtree(self.staging_root, ignore_errors=True)
         self._remove_empty_staging_parent()
+
+    @staticmethod
+    def _all_datasets() -> list[str]:
+        return [*DATASETS, REJECTS.name, EXTRACT_RUNS]
 
     def _remove_empty_staging_parent(self) -> None:
         parent = self.staging_root.parent
@@ -209,7 +278,7 @@ class Landing:
             return
         rows = [{"run_id": self.run_id, **asdict(o)} for o in self.outcomes]
         table = pa.Table.from_pylist(rows, schema=EXTRACT_RUNS_SCHEMA)
-        pq.write_table(table, self.staged_file(EXTRACT_RUNS, "all"), compression="zstd")
+        self._write_table(table, self.staged_file(EXTRACT_RUNS, "all"))
 
     def _swap_in(self, name: str) -> int:
         target = partition_dir(self.lake_root, name, self.snapshot_date)

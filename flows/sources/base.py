@@ -44,7 +44,7 @@ class ScopeJob:
 class LandingRef:
     """Where a worker lands its files: the same run's staging area, reopened by reference."""
 
-    lake_root: Path
+    lake_root: Path | str  # a local folder or an object-storage URL
     snapshot_date: date
     run_id: str
     extracted_at: datetime | None = None
