@@ -22,7 +22,9 @@ headers (e.g. ``Retry-After``), a delay before answering (slow responses), or a 
 result; for the first N matching requests or all of them; matching on the API, a subscription contained
 in the request, a workspace or a query substring. ``forbid(sub)`` answers 403 AuthorizationFailed to any
 query naming ``sub``; ``hide(sub)`` silently leaves ``sub`` out, as Resource Graph does for subscriptions
-the caller cannot see. Every request is recorded in ``requests``.
+the caller cannot see. Every request is recorded in ``requests``. ``latency`` (seconds) delays every
+answer, like a remote service's round trip (benchmarks); ``clear_data()`` forgets the seeded rows and
+``reset()`` the faults and recorded requests, so one server can serve several nights.
 
     with AzureFake() as fake:
         fake.add_resources([vm_row, ...])
@@ -115,8 +117,9 @@ class SeenRequest:
 
 
 class AzureFake:
-    def __init__(self, max_page_size: int = 2):
+    def __init__(self, max_page_size: int = 2, latency: float = 0.0):
         self.max_page_size = max_page_size
+        self.latency = latency  # seconds every answer waits (a service's round trip)
         self.tables: dict[str, list[dict[str, Any]]] = {"resources": [], "securityresources": []}
         self.subscriptions: list[str] = []
         self.hidden: set[str] = set()
@@ -163,6 +166,19 @@ class AzureFake:
 
     def set_quota(self, limit: int, window_seconds: float) -> None:
         self.quota_limit, self.quota_window = limit, window_seconds
+
+    def clear_data(self) -> None:
+        """Forget every seeded row, subscription and workspace (faults and recorded requests stay)."""
+        with self._lock:
+            self.tables = {"resources": [], "securityresources": []}
+            self.subscriptions = []
+            self.log_rows = {}
+
+    def reset(self) -> None:
+        """Forget faults and recorded requests (seeded data stay)."""
+        with self._lock:
+            self.faults.clear()
+            self.requests.clear()
 
     # -- inspection ------------------------------------------------------------------------------------------
     def graph_requests(self, contains: str | None = None) -> list[SeenRequest]:
@@ -306,6 +322,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         fake = self.fake
+        if fake.latency:
+            time.sleep(fake.latency)
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""

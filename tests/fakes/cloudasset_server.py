@@ -10,7 +10,8 @@ pages whatever ``pageSize`` the client asks for.
 Assets are seeded by the test per (parent, content type). Faults are injected with ``fail(...)``: an HTTP
 status with a Google error body (and optional headers such as ``Retry-After``), a delay before answering
 (a slow response for timeout tests), for the first N matching requests or for all of them. Every request
-is recorded in ``requests``.
+is recorded in ``requests``. ``latency`` (seconds) delays every answer, like a remote service's round trip
+(benchmarks); ``clear_data()`` forgets the seeded assets and ``reset()`` the faults and recorded requests.
 
     with CloudAssetFake() as fake:
         fake.add_assets("projects/p", "RESOURCE", [asset, ...])
@@ -77,8 +78,10 @@ class SeenRequest:
 class CloudAssetFake:
     """A threaded ``ListAssets`` server on 127.0.0.1 (a free port); use as a context manager."""
 
-    def __init__(self, max_page_size: int = 2, read_time: str = "2024-05-01T10:00:00.123456Z"):
+    def __init__(self, max_page_size: int = 2, read_time: str = "2024-05-01T10:00:00.123456Z",
+                 latency: float = 0.0):
         self.max_page_size = max_page_size
+        self.latency = latency  # seconds every answer waits (a service's round trip)
         self.read_time = read_time
         self.assets: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.faults: list[Fault] = []
@@ -100,6 +103,17 @@ class CloudAssetFake:
         with self._lock:
             self.faults.append(fault)
         return fault
+
+    def clear_data(self) -> None:
+        """Forget every seeded asset (faults and recorded requests stay)."""
+        with self._lock:
+            self.assets.clear()
+
+    def reset(self) -> None:
+        """Forget faults and recorded requests (seeded assets stay)."""
+        with self._lock:
+            self.faults.clear()
+            self.requests.clear()
 
     def requests_for(self, parent: str | None = None, content_type: str | None = None) -> list[SeenRequest]:
         with self._lock:
@@ -197,6 +211,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         fake = self.server_fake
+        if fake.latency:
+            time.sleep(fake.latency)
         url = urlsplit(self.path)
         query = parse_qs(url.query, keep_blank_values=True)
         status, body, headers = fake._answer(url.path, query)

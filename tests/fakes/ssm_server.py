@@ -16,7 +16,8 @@ Faults (``Fault``) are matched by operation and account and last ``times`` reque
 ``throttle`` (HTTP 429 ThrottlingException with Retry-After), ``server_error`` (HTTP 500), ``slow`` (sleep,
 then answer: the client's read timeout fires first), ``deny`` (HTTP 400 AccessDeniedException; for the
 operation ``AssumeRole``, STS's HTTP 403 AccessDenied instead of forwarding). ``calls`` counts every
-request by (account, operation), faulted ones included.
+request by (account, operation), faulted ones included. ``latency`` (seconds) delays every answer, like a
+remote service's round trip (benchmarks); ``clear_data()`` forgets the seeded instances and inventory.
 """
 
 from __future__ import annotations
@@ -73,8 +74,9 @@ class FakeSsm:
     """Start with ``with FakeSsm(...) as fake:`` (or ``start``/``stop``); seed data; add faults."""
 
     def __init__(self, page_size: int = 3, sts_upstream: str | None = None,
-                 default_account: str = "123456789012"):
+                 default_account: str = "123456789012", latency: float = 0.0):
         self.page_size, self.sts_upstream, self.default_account = page_size, sts_upstream, default_account
+        self.latency = latency  # seconds every answer waits (a service's round trip)
         self.calls: Counter[tuple[str, str]] = Counter()
         self.faults: list[Fault] = []
         self.issued_secrets: list[str] = []  # secret keys and session tokens STS handed out through us
@@ -123,6 +125,11 @@ class FakeSsm:
         with self._lock:
             self.faults.append(fault)
         return fault
+
+    def clear_data(self) -> None:
+        """Forget every seeded instance and inventory item (faults, counts and learnt keys stay)."""
+        with self._lock:
+            self._regions.clear()
 
     def reset(self) -> None:
         """Forget faults and counts (seeded data and learnt keys stay)."""
@@ -264,6 +271,8 @@ def _handler_for(fake: FakeSsm) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if fake.latency:
+                time.sleep(fake.latency)
             key, account, region = fake.caller(self.headers.get("Authorization", ""))
             target = self.headers.get("X-Amz-Target", "")
             try:

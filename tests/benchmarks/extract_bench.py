@@ -1,0 +1,271 @@
+"""Extraction benchmark: the three fake clouds serve one demo estate of N machines; edrcov's connectors read
+it all, land it and commit, and the figures are printed (and written as JSON).
+
+    .venv/bin/python -m tests.benchmarks.extract_bench --machines 10000
+    .venv/bin/python -m tests.benchmarks.extract_bench --machines 10000 --latency-ms 50 --workers 1 8 --json b.json
+
+What runs: ``plan_jobs`` then ``extract_job`` of each cloud, every job on one thread pool of ``--workers``
+threads, as the nightly flow's task runner does (without Prefect's own overhead); then the outcomes are
+recorded and the landing committed (the flow's ``land``). Per cloud it reports requests, pages, rows and
+rejected rows (from the committed ``extract_runs``), its wall time (its planning, then from its first job's
+start to its last job's end; the clouds overlap when there are several workers) and its busy time (the sum
+of its jobs' durations), then totals, requests per machine and this process's peak RSS. With several
+``--workers`` values the same seeded fakes serve one run per value and the speed-up over the first is
+printed. One-time costs (imports, SDK service models) are paid by a warm-up before the first run, so
+that the comparison measures concurrency, not a cold start.
+
+The fakes (moto for EC2/STS, the SSM, Azure and Cloud Asset fakes; see ``tests.e2e.fake_clouds``) run in a
+child process, so that their CPU does not compete with the extractor's for this process's GIL and their
+memory is not in its RSS. ``--latency-ms`` makes every answer of the three fakes wait that long, like a
+remote API's round trip (moto's EC2 and STS answers, one per account-region, are not delayed). Seeding
+10,000 machines takes a few minutes, mostly launching ~3,250 EC2 instances in moto one by one.
+
+Not collected by pytest (the file name does not start with ``test_``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import multiprocessing
+import resource
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from flows.lake.writer import ExtractOutcome, Landing, partition_dir
+from flows.settings import Settings
+from flows.sources.base import LandingRef, ScopeJob
+from tests.e2e.fake_clouds import apply_environment, running_fake_clouds
+
+CLOUDS = ("azure", "aws", "gcp")
+SNAPSHOT = date(2026, 11, 26)
+
+
+# -- the fakes, in a child process ------------------------------------------------------------------------------
+
+
+def serve_fakes(conn: Any, machines: int, seed: int, snapshot_date: date, latency: float) -> None:
+    """Child process: start and seed the fake clouds, send what the parent needs, answer until "stop"."""
+    started = time.perf_counter()
+    with running_fake_clouds(machines, seed=seed, snapshot_date=snapshot_date, latency=latency) as clouds:
+        conn.send({
+            "environment": clouds.environment(),
+            "config": clouds.config(Path("unused")),
+            "machines_per_cloud": dict(Counter(m.cloud for m in clouds.plan)),
+            "records": dict(clouds.loaded),
+            "seeding_s": time.perf_counter() - started,
+        })
+        while (message := conn.recv()) != "stop":
+            if message == "served":  # requests the fakes answered since the last ask
+                served = {"azure": len(clouds.azure.requests), "gcp": len(clouds.cloudasset.requests),
+                          "aws_ssm_and_sts": sum(clouds.ssm.calls.values())}
+                for fake in (clouds.azure, clouds.cloudasset, clouds.ssm):
+                    fake.reset()
+                conn.send(served)
+    conn.send({"peak_rss_mb": _peak_rss_mb()})
+
+
+@dataclass
+class Fakes:
+    process: Any
+    conn: Any
+    ready: dict[str, Any]
+
+    def served(self) -> dict[str, int]:
+        self.conn.send("served")
+        return self.conn.recv()
+
+    def stop(self) -> dict[str, Any]:
+        self.conn.send("stop")
+        final = self.conn.recv()
+        self.process.join(timeout=60)
+        return final
+
+
+def start_fakes(machines: int, seed: int, snapshot_date: date, latency: float) -> Fakes:
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    process = context.Process(target=serve_fakes, args=(child, machines, seed, snapshot_date, latency),
+                              name="edrcov-fake-clouds", daemon=True)
+    process.start()
+    return Fakes(process, parent, parent.recv())
+
+
+# -- one extraction -----------------------------------------------------------------------------------------------
+
+
+def settings_for(config: dict[str, Any], data_dir: Path, workers: int) -> Settings:
+    return Settings.model_validate({**config, "output": {"data_dir": str(data_dir)},
+                                    "runner": {"max_workers": workers}})
+
+
+def warm_up(settings: Settings) -> float:
+    """Pay the one-time costs before measuring: imports (pyarrow's pandas shim included) and SDK models."""
+    started = time.perf_counter()
+    import pandas  # noqa: F401 - pyarrow imports it on the first Table.from_pylist
+    import pyarrow as pa
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import asset_v1
+
+    from flows.sources import aws
+
+    pa.Table.from_pylist([{"a": 1}])
+    for module in CLOUDS:
+        importlib.import_module(f"flows.sources.{module}")
+    for service in ("sts", "ec2", "ssm"):  # the connector's own cached loader (botocore parses JSON models)
+        aws._loader().load_service_model(service, "service-2")
+    client = asset_v1.AssetServiceClient(credentials=AnonymousCredentials(), transport="rest",
+                                         client_options=ClientOptions(api_endpoint=settings.gcp.api_endpoint))
+    client.transport.close()
+    return time.perf_counter() - started
+
+
+def _timed_job(cloud: str, job: ScopeJob, ref: LandingRef, settings: Settings
+               ) -> tuple[str, float, float, list[ExtractOutcome]]:
+    started = time.perf_counter()
+    outcomes = importlib.import_module(f"flows.sources.{cloud}").extract_job(job, ref.open(), settings)
+    return cloud, started, time.perf_counter(), outcomes
+
+
+def extract(settings: Settings, snapshot_date: date) -> dict[str, Any]:
+    """Plan and extract every cloud on one pool of ``runner.max_workers`` threads, land, commit; the figures."""
+    landing = Landing(settings.output.lake_dir, snapshot_date)
+    ref = LandingRef(settings.output.lake_dir, snapshot_date, landing.run_id)
+    started = time.perf_counter()
+    planning: dict[str, tuple[float, float]] = {}
+    with ThreadPoolExecutor(settings.runner.max_workers) as pool:
+        futures = []
+        for cloud in CLOUDS:  # like the flow: plan one cloud, submit its jobs, plan the next
+            planned = time.perf_counter()
+            jobs = importlib.import_module(f"flows.sources.{cloud}").plan_jobs(settings)
+            planning[cloud] = (planned, time.perf_counter())
+            futures += [pool.submit(_timed_job, cloud, job, ref, settings) for job in jobs]
+        done = [future.result() for future in futures]
+    extracted = time.perf_counter()
+    committed = ref.open()
+    for *_, outcomes in done:
+        for outcome in outcomes:
+            committed.record(outcome)
+    committed.commit()
+    finished = time.perf_counter()
+    per_cloud = _extract_runs(settings.output.lake_dir, snapshot_date)
+    for cloud in per_cloud:
+        jobs = [(start, end) for name, start, end, _ in done if name == cloud]
+        plan_s = planning[cloud][1] - planning[cloud][0]
+        span = max(end for _, end in jobs) - min(start for start, _ in jobs) if jobs else 0.0
+        per_cloud[cloud].update(jobs=len(jobs), plan_s=round(plan_s, 2), wall_s=round(plan_s + span, 2),
+                                busy_s=round(sum(end - start for start, end in jobs), 2))
+    return {"clouds": per_cloud, "extract_s": round(extracted - started, 2), "land_s": round(finished - extracted, 2),
+            "wall_s": round(finished - started, 2), "peak_rss_mb": _peak_rss_mb()}
+
+
+def _extract_runs(lake: Path, snapshot_date: date) -> dict[str, dict[str, Any]]:
+    """Per cloud, from the committed ``extract_runs``: requests, pages, rows, rejected and failed outcomes."""
+    folder = partition_dir(lake, "extract_runs", snapshot_date)
+    rows = duckdb.sql(
+        f"select cloud, sum(requests), sum(pages), sum(rows), sum(rejected_rows), "
+        f"count(*) filter (where status = 'failed'), count(*) "
+        f"from read_parquet('{folder}/*.parquet') group by cloud").fetchall()
+    keys = ("requests", "pages", "rows", "rejected_rows", "failed_outcomes", "outcomes")
+    return {cloud: dict(zip(keys, (int(v) for v in values), strict=True)) for cloud, *values in rows}
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+
+
+# -- report -----------------------------------------------------------------------------------------------------
+
+
+def summarize(run: dict[str, Any], machines: int, machines_per_cloud: dict[str, int]) -> dict[str, Any]:
+    """Totals and requests per machine, per cloud and overall."""
+    clouds = run["clouds"]
+    for cloud, figures in clouds.items():
+        figures["requests_per_machine"] = round(figures["requests"] / max(1, machines_per_cloud.get(cloud, 0)), 3)
+    total = {key: sum(c[key] for c in clouds.values())
+             for key in ("requests", "pages", "rows", "rejected_rows", "failed_outcomes", "outcomes", "jobs")}
+    total["requests_per_machine"] = round(total["requests"] / machines, 3)
+    run["total"] = total
+    return run
+
+
+def print_run(run: dict[str, Any], workers: int, latency_ms: float) -> None:
+    print(f"\nworkers={workers} latency={latency_ms:g} ms: extract {run['extract_s']:.1f} s + land/commit "
+          f"{run['land_s']:.1f} s = {run['wall_s']:.1f} s, peak RSS {run['peak_rss_mb']:.0f} MB")
+    header = f"{'cloud':<6} {'jobs':>5} {'requests':>9} {'req/mach':>9} {'pages':>7} {'rows':>9} {'rejected':>8} " \
+             f"{'failed':>6} {'wall s':>8} {'busy s':>8}"
+    print(header)
+    print("-" * len(header))
+    for cloud in CLOUDS:
+        c = run["clouds"].get(cloud)
+        if c:
+            print(f"{cloud:<6} {c['jobs']:>5} {c['requests']:>9,} {c['requests_per_machine']:>9.3f} {c['pages']:>7,} "
+                  f"{c['rows']:>9,} {c['rejected_rows']:>8} {c['failed_outcomes']:>6} {c['wall_s']:>8.1f} "
+                  f"{c['busy_s']:>8.1f}")
+    t = run["total"]
+    print(f"{'total':<6} {t['jobs']:>5} {t['requests']:>9,} {t['requests_per_machine']:>9.3f} {t['pages']:>7,} "
+          f"{t['rows']:>9,} {t['rejected_rows']:>8} {t['failed_outcomes']:>6} {run['wall_s']:>8.1f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.extract_bench",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--machines", type=int, default=10_000, help="demo estate size (default 10000)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay of every fake answer (default 0)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[8],
+                        help="thread pool size; several values: one run each, with the speed-up (default 8)")
+    parser.add_argument("--json", type=Path, help="write the results as JSON to this path")
+    parser.add_argument("--data-dir", type=Path, help="where the runs land (default: a temporary folder)")
+    args = parser.parse_args(argv)
+
+    print(f"seeding the fake clouds with {args.machines:,} demo machines (seed {args.seed}, latency "
+          f"{args.latency_ms:g} ms)...", flush=True)
+    fakes = start_fakes(args.machines, args.seed, SNAPSHOT, args.latency_ms / 1000)
+    ready = fakes.ready
+    print(f"seeded in {ready['seeding_s']:.0f} s: machines per cloud {ready['machines_per_cloud']}", flush=True)
+    results: dict[str, Any] = {
+        "machines": args.machines, "seed": args.seed, "latency_ms": args.latency_ms, "snapshot_date": str(SNAPSHOT),
+        "machines_per_cloud": ready["machines_per_cloud"], "records_served": ready["records"],
+        "seeding_s": round(ready["seeding_s"], 1), "runs": [],
+    }
+    root = Path(args.data_dir or tempfile.mkdtemp(prefix="edrcov-bench-"))
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            apply_environment(mp, ready["environment"])
+            results["warm_up_s"] = round(warm_up(settings_for(ready["config"], root, 1)), 1)
+            for workers in args.workers:
+                settings = settings_for(ready["config"], root / f"workers-{workers}", workers)
+                run = summarize(extract(settings, SNAPSHOT), args.machines, ready["machines_per_cloud"])
+                run["workers"] = workers
+                run["served_by_fakes"] = fakes.served()
+                results["runs"].append(run)
+                print_run(run, workers, args.latency_ms)
+    finally:
+        results["fakes_peak_rss_mb"] = fakes.stop()["peak_rss_mb"]
+    base = results["runs"][0]
+    results["speedup"] = {str(run["workers"]): round(base["wall_s"] / run["wall_s"], 2) for run in results["runs"]}
+    if len(results["runs"]) > 1:
+        print("\nspeed-up over workers=" + str(base["workers"]) + ": " + ", ".join(
+            f"{w} workers x{s}" for w, s in results["speedup"].items()))
+    print(f"fake clouds process peak RSS {results['fakes_peak_rss_mb']:.0f} MB; data under {root}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+        print(f"results written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
