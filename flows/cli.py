@@ -83,7 +83,8 @@ def _quiet_prefect() -> None:
 def run(
     config: ConfigOption = None,
     demo: Annotated[bool, typer.Option("--demo", help="Use the built-in demo estate instead of the clouds")] = False,
-    machines: Annotated[int | None, typer.Option("--machines", help="Demo estate size", min=10)] = None,
+    machines: Annotated[int | None, typer.Option("--machines", help="Demo estate size (vectorised above "
+                                                 "[demo] scale_threshold, e.g. 1000000)", min=10)] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Demo estate seed")] = None,
     snapshot_date: DateOption = None,
     data_dir: DataDirOption = None,

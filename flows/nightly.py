@@ -59,12 +59,18 @@ def _source_module(cloud: str):
 
 
 @task(name="extract-demo", cache_policy=NO_CACHE)
-def extract_demo(ref: LandingRef, machines: int, seed: int) -> list[ExtractOutcome]:
-    """Land the built-in demo estate, shaped exactly like the real APIs' records."""
+def extract_demo(ref: LandingRef, machines: int, seed: int, scale_threshold: int = 20_000) -> list[ExtractOutcome]:
+    """Land the built-in demo estate, shaped exactly like the real APIs' records (vectorised above the
+    threshold, so a million machines land in about a minute)."""
     from flows.demo import land_demo_estate
 
     landing = ref.open()
-    land_demo_estate(landing, machines=machines, seed=seed)
+    if machines > scale_threshold:
+        from flows.demo.scale import land_scale_estate
+
+        land_scale_estate(landing, machines=machines, seed=seed)
+    else:
+        land_demo_estate(landing, machines=machines, seed=seed)
     return landing.outcomes
 
 
@@ -77,6 +83,8 @@ def backfill_demo_history(settings: Settings, snapshot_date: date) -> list[date]
     from transforms.history import derived_partition_exists
 
     done = []
+    if settings.demo.machines > settings.demo.scale_threshold:
+        return done  # a large estate is for timing one night: no synthetic past
     for back in range(settings.demo.history_days - 1, 0, -1):
         night = snapshot_date - timedelta(days=back)
         if derived_partition_exists(settings.output.lake, night):
@@ -229,7 +237,8 @@ def _run(settings: Settings, demo: bool, snapshot_date: date | None) -> RunSumma
     summary = RunSummary(snapshot_date, landing.run_id, "demo" if demo else "clouds")
     try:
         if demo:
-            summary.outcomes = extract_demo(ref, settings.demo.machines, settings.demo.seed)
+            summary.outcomes = extract_demo(ref, settings.demo.machines, settings.demo.seed,
+                                            settings.demo.scale_threshold)
         else:
             summary.outcomes = _extract_clouds(settings, ref)
         land(ref, summary.outcomes, settings.history.retention_days)

@@ -98,9 +98,11 @@ class ExemptionSettings(Section):
 
 
 class DemoSettings(Section):
-    machines: int = Field(3000, ge=10, le=5_000_000)
+    machines: int = Field(3000, ge=10, le=50_000_000)
     seed: int = 42
     history_days: int = Field(7, ge=1, le=180)  # nights a demo run lands (earlier ones once), for trends
+    # Above this size the demo is landed by the vectorised scale generator (flows/demo/scale.py), tonight only.
+    scale_threshold: int = Field(20_000, ge=10)
 
 
 class HistorySettings(Section):

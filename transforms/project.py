@@ -37,8 +37,11 @@ class Model:
 
     @property
     def materialization(self) -> str:
-        """Staging models are views over Parquet (nothing copied); the rest are tables built once."""
-        return "view" if self.layer == "staging" else "table"
+        """Staging models are views over Parquet (nothing copied); the rest are tables built once, unless
+        the header says ``-- materialized: view`` (large pass-through models read once downstream)."""
+        if self.layer == "staging" or "-- materialized: view" in self.sql.split("\nselect", 1)[0]:
+            return "view"
+        return "table"
 
     @property
     def header(self) -> str:

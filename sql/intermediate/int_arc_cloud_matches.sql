@@ -14,13 +14,21 @@ by_aws_instance_id as (
         and (arc.aws_account_id is null or ec2.scope_id = arc.aws_account_id)
 ),
 
+-- Equality joins only (hash joins): an OR across them would compare every Arc row with every GCP row.
 by_gcp_instance_id as (
     select arc.resource_id, gcp.machine_key, 'instance_id' as match_method, 1 as strength
     from arc
+    join intermediate.int_gcp__compute_instances as gcp on gcp.instance_id = arc.gcp_machine_id
+    union
+    select arc.resource_id, gcp.machine_key, 'instance_id', 1
+    from arc
     join intermediate.int_gcp__compute_instances as gcp
-        on gcp.instance_id = arc.gcp_machine_id
-        or (gcp.machine_name = arc.gcp_instance_name
-            and (gcp.scope_id = arc.gcp_project_id or gcp.project_number = arc.gcp_project_id))
+        on gcp.machine_name = arc.gcp_instance_name and gcp.scope_id = arc.gcp_project_id
+    union
+    select arc.resource_id, gcp.machine_key, 'instance_id', 1
+    from arc
+    join intermediate.int_gcp__compute_instances as gcp
+        on gcp.machine_name = arc.gcp_instance_name and gcp.project_number = arc.gcp_project_id
 ),
 
 by_hostname as (

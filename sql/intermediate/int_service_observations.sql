@@ -1,6 +1,7 @@
 -- Services and daemons seen on each machine with their state: Azure Change Tracking WindowsServices and
 -- Daemons rows, SSM AWS:Service entries. (GCP OS Config inventories do not list services.)
 -- Grain: one row per (machine_key, source, service record).
+-- materialized: view (tens of millions of rows at scale, read once by int_edr_evidence)
 with change_tracking as (
     select id.machine_key, 'azure_change_tracking' as evidence_source, ct.svc_name as service_name,
         ct.svc_display_name as service_display_name, ct.svc_state as service_state,

@@ -1,6 +1,7 @@
 -- Installed software seen on each machine, from every inventory source: Azure Change Tracking software
 -- rows, SSM AWS:Application entries and GCP OS Config packages.
 -- Grain: one row per (machine_key, source, software record).
+-- materialized: view (tens of millions of rows at scale, read once by int_edr_evidence)
 with change_tracking as (
     select id.machine_key, 'azure_change_tracking' as evidence_source, ct.software_name as software_name,
         ct.time_generated as observed_at, id.via
