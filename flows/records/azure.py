@@ -169,5 +169,13 @@ def to_change_tracking_row(row: dict[str, Any]) -> dict[str, Any]:
         "svc_display_name": row.get("SvcDisplayName") or None,
         "svc_state": row.get("SvcState") or None,
         "svc_startup_type": row.get("SvcStartupType") or None,
-        "time_generated": parse_ts(row["TimeGenerated"]),
+        "time_generated": _required_ts(row["TimeGenerated"], "TimeGenerated"),
     }
+
+
+def _required_ts(value: Any, name: str):
+    """Log Analytics always returns every projected column: a missing time arrives as null, not absent."""
+    parsed = parse_ts(value)
+    if parsed is None:
+        raise ValueError(f"{name} is null")
+    return parsed

@@ -82,6 +82,11 @@ from flows.sources.redact import redact
 
 log = logging.getLogger(__name__)
 
+# quiet botocore: a failed AssumeRole refresh is logged by botocore with a traceback that names the caller's
+# access key id; edrcov already records the failure (redacted), so keep botocore's copy out of the logs.
+if logging.getLogger("botocore.credentials").level == logging.NOTSET:
+    logging.getLogger("botocore.credentials").setLevel(logging.ERROR)
+
 SOURCE = CLOUD = "aws"
 SESSION_NAME = "edrcov"
 DEFAULT_REGION = "us-east-1"  # for global calls (STS, Organizations, DescribeRegions) when none is configured

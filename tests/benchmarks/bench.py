@@ -99,7 +99,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="edrcov-bench-"))
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {_memory_gib():.0f} GiB, Python {platform.python_version()}"
+    machine = (f"{platform.machine()}, {os.cpu_count()} cores, {_memory_gib():.0f} GiB, "
+               f"Python {platform.python_version()}")
     results = []
     for size in args.sizes:
         results.append(bench_size(size, work, args.history_nights))

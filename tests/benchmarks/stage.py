@@ -20,7 +20,8 @@ def _settings(data_dir: Path) -> Settings:
 
 
 def land(data_dir: Path, machines: int, night: date) -> dict:
-    from datetime import UTC, datetime, time as dtime
+    from datetime import UTC, datetime
+    from datetime import time as dtime
 
     from flows.demo.scale import land_scale_estate
     from flows.lake.writer import Landing
