@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import duckdb
 
 
 def write_atomic(target: Path, text: str) -> Path:
@@ -21,3 +25,20 @@ def write_atomic(target: Path, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def render_within(db_path: Path, build_context: Callable[..., Any], render: Callable[[Any], str], *,
+                  list_cap: int, max_bytes: int) -> str:
+    """Render a report from the database at ``db_path`` (opened read-only), halving the list cap until the
+    page fits in ``max_bytes`` (or the cap reaches 10): reports stay email-sized whatever the estate."""
+    cap = list_cap
+    while True:
+        con = duckdb.connect(str(db_path), read_only=True)
+        try:
+            context = build_context(con, list_cap=cap)
+        finally:
+            con.close()
+        html = render(context)
+        if len(html.encode("utf-8")) <= max_bytes or cap <= 10:
+            return html
+        cap = max(10, cap // 2)

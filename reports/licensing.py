@@ -26,7 +26,7 @@ from typing import Any
 import duckdb
 
 from reports.db import check_views, rows, scalar
-from reports.files import write_atomic
+from reports.files import render_within, write_atomic
 from reports.licensing_context import (
     Comparison,
     ComparisonRow,
@@ -472,15 +472,6 @@ def write_licensing_report(db_path: Path, out_dir: Path, *, list_cap: int = 200)
     Writes atomically (temporary file, then rename). Should the page ever exceed ``MAX_HTML_BYTES``, the
     list cap is halved until it fits. Returns the path written.
     """
-    cap = list_cap
-    while True:
-        con = duckdb.connect(str(db_path), read_only=True)
-        try:
-            context = build_licensing_context(con, list_cap=cap)
-        finally:
-            con.close()
-        html = render_licensing(context)
-        if len(html.encode("utf-8")) <= MAX_HTML_BYTES or cap <= 10:
-            break
-        cap = max(10, cap // 2)
+    html = render_within(db_path, build_licensing_context, render_licensing, list_cap=list_cap,
+                         max_bytes=MAX_HTML_BYTES)
     return write_atomic(Path(out_dir) / REPORT_FILENAME, html)
