@@ -18,7 +18,6 @@ them all.
 from __future__ import annotations
 
 import re
-from dataclasses import fields
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -57,8 +56,7 @@ from reports.render import (
     POWER_LABELS,
     STATUS_LABELS,
     coverage_level,
-    environment,
-    inline_css,
+    render_report,
     scope_kind,
     severity_level,
     status_level,
@@ -687,15 +685,9 @@ def build_coverage_context(con: duckdb.DuckDBPyConnection, *, list_cap: int = 20
     )
 
 
-def template_variables(context: CoverageContext) -> dict[str, Any]:
-    """The context's fields as top-level template variables (shallow: nested dataclasses stay objects)."""
-    return {f.name: getattr(context, f.name) for f in fields(context)}
-
-
 def render_coverage(context: CoverageContext) -> str:
     """Render the report to HTML with every CSS rule inlined into ``style=`` attributes."""
-    html = environment().get_template(TEMPLATE).render(**template_variables(context))
-    return inline_css(html)
+    return render_report(TEMPLATE, context)
 
 
 def write_coverage_report(db_path: Path, out_dir: Path, *, list_cap: int = 200) -> Path:

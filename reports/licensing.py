@@ -18,7 +18,7 @@ the page says so instead of showing zeros.
 from __future__ import annotations
 
 import calendar
-from dataclasses import fields, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from reports.licensing_context import (
     Trend,
     TrendNight,
 )
-from reports.render import CLOUD_LABELS, PLAN_LABELS, STATUS_LABELS, environment, inline_css, scope_kind
+from reports.render import CLOUD_LABELS, PLAN_LABELS, STATUS_LABELS, render_report, scope_kind
 
 TEMPLATE = "licensing.html.j2"
 REPORT_FILENAME = "licensing.html"
@@ -455,15 +455,9 @@ def build_licensing_context(con: duckdb.DuckDBPyConnection, *, list_cap: int = 2
     )
 
 
-def template_variables(context: LicensingContext) -> dict[str, Any]:
-    """The context's fields as top-level template variables (shallow: nested dataclasses stay objects)."""
-    return {f.name: getattr(context, f.name) for f in fields(context)}
-
-
 def render_licensing(context: LicensingContext) -> str:
     """Render the report to HTML with every CSS rule inlined into ``style=`` attributes."""
-    html = environment().get_template(TEMPLATE).render(**template_variables(context))
-    return inline_css(html)
+    return render_report(TEMPLATE, context)
 
 
 def write_licensing_report(db_path: Path, out_dir: Path, *, list_cap: int = 200) -> Path:

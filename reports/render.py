@@ -204,3 +204,12 @@ def inline_css(html: str) -> str:
 def render_template(name: str, **variables: object) -> str:
     """Render a template of ``reports/templates`` and inline its CSS."""
     return inline_css(environment().get_template(name).render(**variables))
+
+
+def render_report(template: str, context: object) -> str:
+    """Render a report template with the context dataclass's fields as top-level variables (nested
+    dataclasses stay objects), then inline every CSS rule into ``style=`` attributes for mail clients."""
+    from dataclasses import fields
+
+    variables = {f.name: getattr(context, f.name) for f in fields(context)}
+    return inline_css(environment().get_template(template).render(**variables))
