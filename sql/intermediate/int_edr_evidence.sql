@@ -2,76 +2,63 @@
 -- it says about health: extensions (provisioning state), installed software (present = installed),
 -- services (running or not) and Defender for Cloud's own EDR assessments. Only fresh evidence decides a
 -- verdict (is_fresh); stale evidence is kept for the analyst.
+-- Plan at scale: inventories hold tens of millions of rows at a million machines, of which a few percent
+-- are EDR. The catalogue is matched against the distinct inventory values first (int_edr_catalogue_values),
+-- the inventory is then streamed once through a hash join on the matching values, and only the rows that
+-- matched are described, resolved to machines (a join on long resource ids) and deduplicated.
 -- Grain: one row per (machine_key, evidence_source, rule_id, matched_value, via).
-with machines as (
-    select machine_key, os_family from intermediate.int_machines__unioned
-),
-
-rules as (
-    select * from intermediate.int_edr_catalogue
-),
-
-extensions as (
-    select id.machine_key, 'azure_extension' as evidence_source, 'extension' as evidence_kind,
-        ext.publisher || '/' || ext.extension_type as matched_value,
-        case ext.provisioning_state
-            when 'Succeeded' then 'healthy' when 'Failed' then 'failed' else 'pending'
-        end as health,
-        'provisioningState ' || coalesce(ext.provisioning_state, 'missing') as health_detail,
-        getvariable('as_of')::timestamptz as observed_at, id.via
-    from staging.stg_azure__machine_extensions as ext
-    join intermediate.int_machine_identities as id
-        on id.id_kind = 'azure_resource_id' and id.id_value = ext.machine_resource_id
-    where ext.snapshot_date = getvariable('snapshot_date')
-),
-
-software as (
-    select machine_key, evidence_source, 'software' as evidence_kind, software_name as matched_value,
-        'healthy' as health, 'installed' as health_detail, observed_at, via
-    from intermediate.int_software_observations
-),
-
--- A stopped service is a failed EDR only when it is meant to run: Windows Server 2019+ always lists the
--- built-in MDE service (Sense) stopped with Manual start until MDE is onboarded, which is no EDR at all.
-services as (
-    select machine_key, evidence_source, 'service' as evidence_kind,
-        unnest([service_name, service_display_name]) as matched_value,
-        case service_state when 'Running' then 'healthy' when 'Stopped' then 'failed' else 'pending' end as health,
-        'service ' || coalesce(service_state, 'state unknown') || coalesce(' (' || start_type || ' start)', '')
-            as health_detail, observed_at, via
-    from intermediate.int_service_observations
-    where not (service_state = 'Stopped' and lower(coalesce(start_type, '')) in ('manual', 'disabled'))
+with extensions as (
+    select 'azure_resource_id' as id_kind, machine_resource_id as id_value, 'azure_extension' as evidence_source,
+        'extension' as evidence_kind, publisher || '/' || extension_type as matched_value,
+        provisioning_state as state, null::varchar as start_type,
+        getvariable('as_of')::timestamptz as observed_at
+    from staging.stg_azure__machine_extensions
+    where snapshot_date = getvariable('snapshot_date')
 ),
 
 observations as (
     select * from extensions
     union all
-    select * from software
+    select id_kind, id_value, evidence_source, 'software', software_name, null, null, observed_at
+    from intermediate.int_software_observations
     union all
-    select * from services
+    select id_kind, id_value, evidence_source, 'service', unnest([service_name, service_display_name]),
+        service_state, start_type, observed_at
+    from intermediate.int_service_observations
 ),
 
--- Exact rules join on equality (a hash join, cheap at any scale); the few prefix/contains rules scan.
-exact_matches as (
-    select o.*, r.rule_id, r.product_id, r.product_name
+matched as (
+    select o.*, vr.rule_id, vr.product_id, vr.product_name, vr.platform
     from observations as o
-    join machines as m using (machine_key)
-    join rules as r
-        on r.match_type = 'exact' and r.evidence_kind = o.evidence_kind and r.platform = m.os_family
-        and r.pattern_lc = lower(o.matched_value)
+    join intermediate.int_edr_catalogue_values as vr using (evidence_kind, matched_value)
 ),
 
-pattern_matches as (
-    select o.*, r.rule_id, r.product_id, r.product_name
-    from observations as o
-    join machines as m using (machine_key)
-    join rules as r
-        on r.match_type in ('prefix', 'contains') and r.evidence_kind = o.evidence_kind
-        and r.platform = m.os_family
-        and (
-            (r.match_type = 'prefix' and starts_with(lower(o.matched_value), r.pattern_lc))
-            or (r.match_type = 'contains' and contains(lower(o.matched_value), r.pattern_lc))
-        )
+described as (
+    select *,
+        case evidence_kind
+            when 'extension' then case state when 'Succeeded' then 'healthy' when 'Failed' then 'failed' else 'pending' end
+            when 'service' then case state when 'Running' then 'healthy' when 'Stopped' then 'failed' else 'pending' end
+            else 'healthy'
+        end as health,
+        case evidence_kind
+            when 'extension' then 'provisioningState ' || coalesce(state, 'missing')
+            when 'service' then 'service ' || coalesce(state, 'state unknown') || coalesce(' (' || start_type || ' start)', '')
+            else 'installed'
+        end as health_detail
+    from matched
+    -- A stopped service is a failed EDR only when it is meant to run: Windows Server 2019+ always lists the
+    -- built-in MDE service (Sense) stopped with Manual start until MDE is onboarded, which is no EDR at all.
+    where not (evidence_kind = 'service' and state = 'Stopped'
+        and lower(coalesce(start_type, '')) in ('manual', 'disabled'))
+),
+
+-- Rules are per platform: an observation counts only on a machine of the rule's OS family.
+catalogue_matches as (
+    select id.machine_key, d.evidence_source, d.evidence_kind, d.matched_value, d.health, d.health_detail,
+        d.observed_at, id.via, d.rule_id, d.product_id, d.product_name
+    from described as d
+    join intermediate.int_machine_identities as id using (id_kind, id_value)
+    join intermediate.int_machines__unioned as m on m.machine_key = id.machine_key and m.os_family = d.platform
 ),
 
 assessments as (
@@ -105,9 +92,7 @@ deduplicated as (
     select machine_key, evidence_source, evidence_kind, product_id, product_name, rule_id, matched_value, health,
         health_detail, max(observed_at) as observed_at, via
     from (
-        select * from exact_matches
-        union all by name
-        select * from pattern_matches
+        select * from catalogue_matches
         union all by name
         select * from assessments
     )
