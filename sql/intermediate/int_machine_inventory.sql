@@ -2,42 +2,44 @@
 -- source (Change Tracking, SSM inventory, OS Config, Defender's agentless EDR assessment) and, when there
 -- is none fresh enough, why. Only fresh, complete evidence lets us say "no EDR installed".
 -- Grain: one row per machine_key.
-with observations as (
-    select id.machine_key, 'azure_change_tracking' as inventory_source, max(ct.time_generated) as observed_at
-    from staging.stg_azure__change_tracking as ct
-    join intermediate.int_machine_identities as id
-        on id.id_kind = 'azure_resource_id' and id.id_value = ct.machine_resource_id
-    where ct.snapshot_date = getvariable('snapshot_date')
+-- Each source is reduced to its newest observation per identifier before identifiers are resolved to
+-- machines, so the join on long resource ids sees one row per machine, not one per inventory row.
+with latest_by_id as (
+    select 'azure_resource_id' as id_kind, machine_resource_id as id_value,
+        'azure_change_tracking' as inventory_source, max(time_generated) as observed_at
+    from staging.stg_azure__change_tracking
+    where snapshot_date = getvariable('snapshot_date')
     group by all
 
     union all
 
-    select id.machine_key, 'aws_ssm_inventory', max(app.capture_time)
-    from staging.stg_aws__ssm_applications as app
-    join intermediate.int_machine_identities as id
-        on id.id_kind = 'aws_instance' and id.id_value = app.account_id || ':' || app.instance_id
-    where app.snapshot_date = getvariable('snapshot_date')
+    select 'aws_instance', account_id || ':' || instance_id, 'aws_ssm_inventory', max(capture_time)
+    from staging.stg_aws__ssm_applications
+    where snapshot_date = getvariable('snapshot_date')
     group by all
 
     union all
 
-    select id.machine_key, 'gcp_os_inventory', max(inv.inventory_update_time)
-    from staging.stg_gcp__os_inventories as inv
-    join intermediate.int_machine_identities as id
-        on id.id_kind = 'gcp_asset' and id.id_value = inv.asset_name
-    where inv.snapshot_date = getvariable('snapshot_date')
+    select 'gcp_asset', asset_name, 'gcp_os_inventory', max(inventory_update_time)
+    from staging.stg_gcp__os_inventories
+    where snapshot_date = getvariable('snapshot_date')
     group by all
 
     union all
 
     -- Defender's agentless scan is complete evidence either way (Healthy or Unhealthy).
-    select id.machine_key, 'defender_assessment', max(coalesce(a.status_change_date, getvariable('as_of')::timestamptz))
+    select 'azure_resource_id', a.assessed_resource_id, 'defender_assessment',
+        max(coalesce(a.status_change_date, getvariable('as_of')::timestamptz))
     from staging.stg_azure__security_assessments as a
     join seeds.defender_assessments as d on d.assessment_key = a.assessment_key and d.meaning = 'edr_installed'
-    join intermediate.int_machine_identities as id
-        on id.id_kind = 'azure_resource_id' and id.id_value = a.assessed_resource_id
     where a.snapshot_date = getvariable('snapshot_date') and a.status_code in ('Healthy', 'Unhealthy')
     group by all
+),
+
+observations as (
+    select id.machine_key, l.inventory_source, l.observed_at
+    from latest_by_id as l
+    join intermediate.int_machine_identities as id using (id_kind, id_value)
 ),
 
 ssm_agents as (
@@ -51,7 +53,8 @@ latest as (
     select machine_key,
         max(observed_at) as inventory_observed_at,
         arg_max(inventory_source, observed_at) as inventory_source,
-        string_agg(distinct inventory_source, ',' order by inventory_source) as inventory_sources
+        -- one aggregate pass (a DISTINCT ... ORDER BY aggregate would plan a second grouping)
+        array_to_string(list_sort(list_distinct(list(inventory_source))), ',') as inventory_sources
     from observations
     group by machine_key
 )

@@ -11,41 +11,59 @@ fresh_evidence as (
     select * from intermediate.int_edr_evidence where is_fresh
 ),
 
+-- Per (machine, product): its health, and the rows that could explain the verdict. The decisive row
+-- of a machine is a healthy row of a healthy product when there is one (protected), else a failed row
+-- (unhealthy), newest first, then by rule id. Each product offers its best healthy row and its best row
+-- overall under that order, so that the machine's choice below is one more aggregate, not a window
+-- over every piece of evidence.
 products as (
     select machine_key, product_id, any_value(product_name) as product_name,
         case
             when bool_or(health = 'failed') then 'failed'
             when bool_or(health = 'healthy') then 'healthy'
             else 'pending'
-        end as product_health
+        end as product_health,
+        arg_min(
+            {'evidence_source': evidence_source, 'rule_id': rule_id, 'observed_at': observed_at,
+             'health': health, 'evidence_kind': evidence_kind},
+            {'newest': coalesce(-epoch_us(observed_at), 9223372036854775807), 'rule_id': rule_id}
+        ) filter (where health = 'healthy') as best_healthy_row,
+        arg_min(
+            {'evidence_source': evidence_source, 'rule_id': rule_id, 'observed_at': observed_at,
+             'health': health, 'evidence_kind': evidence_kind},
+            {'failed_first': health <> 'failed', 'newest': coalesce(-epoch_us(observed_at), 9223372036854775807),
+             'rule_id': rule_id}
+        ) as best_row
     from fresh_evidence
     group by all
+),
+
+product_candidates as (
+    select *, case when product_health = 'healthy' then best_healthy_row else best_row end as candidate
+    from products
 ),
 
 product_summary as (
     select machine_key,
         bool_or(product_health = 'healthy') as has_healthy_edr,
         bool_or(product_health <> 'healthy') as has_failing_edr,
-        string_agg(product_name, ', ' order by product_name) filter (where product_health = 'healthy')
+        array_to_string(list_sort(list(product_name) filter (where product_health = 'healthy')), ', ')
             as healthy_products,
-        string_agg(product_name, ', ' order by product_name) filter (where product_health <> 'healthy')
-            as failing_products
-    from products
+        array_to_string(list_sort(list(product_name) filter (where product_health <> 'healthy')), ', ')
+            as failing_products,
+        arg_min(candidate, {
+            'rank': case when product_health = 'healthy' then 0 when candidate.health = 'failed' then 1 else 2 end,
+            'newest': coalesce(-epoch_us(candidate.observed_at), 9223372036854775807),
+            'rule_id': candidate.rule_id
+        }) as decisive
+    from product_candidates
     group by all
 ),
 
--- The single piece of evidence that best explains the verdict: a healthy row of a healthy product when
--- there is one (protected), else a failed row (unhealthy), newest first.
 decisive_evidence as (
-    select e.machine_key, e.evidence_source, e.rule_id, e.observed_at, e.health, e.evidence_kind
-    from fresh_evidence as e
-    join products as p using (machine_key, product_id)
-    join product_summary as ps using (machine_key)
-    qualify row_number() over (
-        partition by e.machine_key
-        order by (ps.has_healthy_edr and p.product_health = 'healthy' and e.health = 'healthy') desc,
-            (e.health = 'failed') desc, e.observed_at desc, e.rule_id
-    ) = 1
+    select machine_key, decisive.evidence_source, decisive.rule_id, decisive.observed_at, decisive.health,
+        decisive.evidence_kind
+    from product_summary
 ),
 
 failed_scopes as (
