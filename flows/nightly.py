@@ -2,8 +2,10 @@
 
 Extraction fans out one task per scope job (subscription chunk, account-region, project, workspace) on the
 configured task runner with bounded parallelism; each task streams its pages into the run's staging area
-and returns its ``extract_runs`` outcomes. Landing then publishes the snapshot atomically, the build
-replaces the database atomically after its data tests pass, and the reports are written from it.
+and returns its ``extract_runs`` outcomes, and any jobs it hands back (the SSM inventory shards of a large
+AWS account-region), which are submitted to the same runner as soon as it finishes. Landing then
+publishes the snapshot atomically, the build replaces the database atomically after its data tests pass,
+and the reports are written from it.
 No Prefect server is needed: without ``PREFECT_API_URL`` Prefect starts a temporary local one.
 """
 
@@ -18,10 +20,11 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
+from prefect.futures import as_completed
 
 from flows.lake.writer import ExtractOutcome, Landing
 from flows.settings import Settings
-from flows.sources.base import LandingRef, ScopeJob
+from flows.sources.base import JobResult, LandingRef, ScopeJob, split_results
 
 CLOUDS = ("azure", "aws", "gcp")
 
@@ -107,10 +110,11 @@ def plan_jobs(cloud: str, settings: Settings) -> list[ScopeJob]:
     return _source_module(cloud).plan_jobs(settings)
 
 
-@task(name="extract-scope", cache_policy=NO_CACHE, task_run_name="extract-{job.cloud}-{job.scope}")
-def extract_scope(job: ScopeJob, ref: LandingRef, settings: Settings) -> list[ExtractOutcome]:
+@task(name="extract-scope", cache_policy=NO_CACHE, task_run_name="extract-{job.cloud}-{job.label}")
+def extract_scope(job: ScopeJob, ref: LandingRef, settings: Settings) -> list[JobResult]:
     """Read one scope's datasets into the staging area. API failures come back as failed outcomes
-    (after transient-only retries inside), so one scope never stops the others."""
+    (after transient-only retries inside), so one scope never stops the others. A scope too large for one
+    worker also hands back the jobs that read the rest of it (AWS inventory shards)."""
     return _source_module(job.cloud).extract_job(job, ref.open(), settings)
 
 
@@ -163,10 +167,24 @@ def _extract_clouds(settings: Settings, ref: LandingRef) -> list[ExtractOutcome]
             futures.append(_planning_failure(cloud, exc))
             continue
         futures.extend(extract_scope.submit(job, ref, settings) for job in jobs)
-    outcomes: list[ExtractOutcome] = []
-    for item in futures:
-        outcomes.extend(item if isinstance(item, list) else item.result())
-    return outcomes
+    return _gather(futures, ref, settings)
+
+
+def _gather(submitted: list, ref: LandingRef, settings: Settings) -> list[ExtractOutcome]:
+    """Every outcome, in submission order. The jobs a finished job hands back are submitted as soon as it
+    finishes, not once the jobs submitted before it have, so that no worker waits on a slow scope."""
+    slots: list[list[ExtractOutcome]] = [item if isinstance(item, list) else [] for item in submitted]
+    waiting = {item: n for n, item in enumerate(submitted) if not isinstance(item, list)}
+    while waiting:
+        handed_back = {}
+        for future in as_completed(list(waiting)):
+            outcomes, jobs = split_results(future.result())
+            slots[waiting[future]] = outcomes
+            for job in jobs:
+                handed_back[extract_scope.submit(job, ref, settings)] = len(slots)
+                slots.append([])
+        waiting = handed_back
+    return [outcome for slot in slots for outcome in slot]
 
 
 def _planning_failure(cloud: str, exc: Exception) -> list[ExtractOutcome]:

@@ -179,6 +179,13 @@ class AwsSettings(Section):
     regions: list[str] = []  # empty: every enabled region (ec2:DescribeRegions)
     endpoint_url: str | None = None  # one endpoint for every service; AWS_ENDPOINT_URL_<SERVICE> also work
     max_attempts: int = Field(8, ge=1, le=20)  # botocore standard/adaptive retry attempts
+    # SSM inventory is read one ListInventoryEntries call per managed instance and type. An account-region
+    # with more managed instances than this reads them in several jobs (shards of at most this many), which
+    # the task runner spreads over its workers like any other scope job...
+    inventory_shard_size: int = Field(200, ge=1, le=100_000)
+    # ...but never more than this many per account-region: at most that many workers call one region's SSM
+    # (its API rate limits are per account and region) at once, whatever the runner's size.
+    inventory_max_shards: int = Field(16, ge=1, le=1000)
 
 
 class GcpSettings(Section):

@@ -20,16 +20,28 @@ type, 400 for both. But its ``ResultAttributes`` accept only ``AWS:InstanceInfor
 AWS:Application is not supported``; the botocore model says the same), so it cannot list applications or
 services at all. ListInventoryEntries at 10,000 instances (8,000 Linux with ~400 packages = 8 pages;
 2,000 Windows with ~400 applications = 8 pages and ~250 services = 5 pages):
-    DescribeInstanceInformation  10,000 / 50 = 200 calls for each of the 3 SSM datasets      =    600
+    DescribeInstanceInformation  10,000 / 50, once (its list also says whose inventory to read) =    200
     AWS:Application              10,000 x 8                                                     = 80,000
     AWS:Service                  2,000 x 5 (Windows only; Linux would add 8,000 empty answers)  = 10,000
-    -> ~90,600 SSM calls per account-region, plus ~10 DescribeInstances calls (1,000 a page).
-In general, for M managed instances: ceil(M/50) + sum over instances of max(1, ceil(entries/50)) per
-inventory dataset. Hence ``AWS:Service`` is asked only of instances whose ``PlatformType`` is not
-Linux/MacOS (SSM collects it on Windows alone); each inventory dataset re-lists the managed instances
-rather than sharing a list (200 calls buy independent retries and bounded memory); the clients use
-botocore's adaptive retry mode (client-side rate limiting once throttled). Far beyond this, SSM Resource
-Data Sync to S3 is the scalable path. ``CaptureTime`` is kept per instance page, for staleness.
+    -> ~90,200 SSM calls per account-region, plus ~10 DescribeInstances calls (1,000 a page).
+In general, for M managed instances: ceil(M/50) + sum over instances and inventory types of
+max(1, ceil(entries/50)). Hence ``AWS:Service`` is asked only of instances whose ``PlatformType`` is not
+Linux/MacOS (SSM collects it on Windows alone); the clients use botocore's adaptive retry mode
+(client-side rate limiting once throttled). Far beyond this, SSM Resource Data Sync to S3 is the scalable
+path. ``CaptureTime`` is kept per instance page, for staleness.
+
+Inventory shards. ~90,000 calls one after another take hours, and would keep one worker busy while the
+others idle. So the account-region job lists the managed instances once, landing instance information
+and keeping each id and platform (a few dozen bytes an instance, not the pages); up to
+``[aws] inventory_shard_size`` instances it then reads their inventory itself, above that it hands back
+inventory shard jobs: contiguous batches of the list, at most ``inventory_max_shards`` of them (each of
+which may call this region's SSM at the same time as the others: its rate limits are per account and
+region), which the flow submits to its task runner like any other job. A shard keeps the scope
+(``<account>/<region>``), so its ``extract_runs`` rows count towards the scope and a failed shard fails
+the scope: its machines can only be ``unknown``, never ``not_installed``; its failure message starts with
+its part (``inventory 2/5: ...``). A shard assumes the role once for itself; its datasets are retried on
+their own, so a throttled shard repeats only its own instances. If the listing itself fails, both
+inventory datasets are recorded failed without a call.
 
 Landing pages: the extractors take one context per page, so an EC2 landing page is one reservation (its
 OwnerId and ReservationId are the context) and an inventory landing page is one ListInventoryEntries
@@ -40,7 +52,8 @@ every HTTP request (retries included) through a botocore ``before-send`` hook.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+import math
+from collections.abc import Callable, Iterator, Sequence
 from functools import cache, partial
 from typing import Any
 
@@ -70,12 +83,14 @@ from flows.lake.writer import ExtractOutcome, Landing
 from flows.settings import AwsSettings, Settings
 from flows.sources.base import (
     ErrorInfo,
+    JobResult,
     Page,
     RequestCounter,
     RetryPolicy,
     ScopeJob,
     classify,
     extract_dataset,
+    failed,
     register_classifier,
 )
 from flows.sources.redact import redact
@@ -97,6 +112,9 @@ CONNECT_TIMEOUT_SECONDS = 10
 READ_TIMEOUT_SECONDS = 60
 APPLICATION, SERVICE = "AWS:Application", "AWS:Service"
 NO_SERVICE_INVENTORY = ("Linux", "MacOS")  # SSM collects AWS:Service (Windows services) on Windows only
+SHARD_INSTANCES = "inventory_instances"  # job parameter of an inventory shard: the instances it reads
+
+Instance = tuple[str, str | None]  # a managed instance's InstanceId and PlatformType
 
 _API_ERRORS = (ClientError, BotoCoreError)
 
@@ -255,19 +273,29 @@ def get_managed_instances(ssm: Any) -> Iterator[list[dict[str, Any]]]:
         yield page.get("InstanceInformationList", [])
 
 
-def get_instance_information_pages(ssm: Any, job: ScopeJob) -> Iterator[Page]:
+def get_instance_information_pages(ssm: Any, job: ScopeJob, *, managed: dict[str, str | None] | None = None
+                                   ) -> Iterator[Page]:
+    """Every DescribeInstanceInformation page. Each managed instance's id and ``PlatformType`` is noted in
+    ``managed`` too (emptied first, so that a retried attempt starts afresh): what the inventory reads."""
+    if managed is not None:
+        managed.clear()
     context = _ssm_context(job)
     for infos in get_managed_instances(ssm):
+        if managed is not None:
+            for info in infos:
+                instance_id = info.get("InstanceId")  # a record without one is rejected: no inventory to read
+                if isinstance(instance_id, str) and instance_id and instance_id not in managed:
+                    managed[instance_id] = info.get("PlatformType")
         yield infos, context
 
 
-def get_inventory_pages(ssm: Any, job: ScopeJob, *, type_name: str) -> Iterator[Page]:
-    """Inventory of one type for every managed instance that can have it, instance after instance."""
-    for infos in get_managed_instances(ssm):
-        for info in infos:
-            instance_id = info.get("InstanceId")  # a record without one is rejected by instance_information
-            if instance_id and (type_name != SERVICE or info.get("PlatformType") not in NO_SERVICE_INVENTORY):
-                yield from get_inventory_entry_pages(ssm, instance_id, type_name, _ssm_context(job))
+def get_inventory_pages(ssm: Any, job: ScopeJob, *, type_name: str, instances: Sequence[Instance]
+                        ) -> Iterator[Page]:
+    """Inventory of one type for each of ``instances`` that can have it, instance after instance."""
+    context = _ssm_context(job)
+    for instance_id, platform in instances:
+        if type_name != SERVICE or platform not in NO_SERVICE_INVENTORY:
+            yield from get_inventory_entry_pages(ssm, instance_id, type_name, context)
 
 
 def get_inventory_entry_pages(ssm: Any, instance_id: str, type_name: str, context: dict[str, Any]
@@ -294,34 +322,92 @@ def _ssm_context(job: ScopeJob) -> dict[str, Any]:
     return {"account_id": job.params["account_id"], "region": job.params["region"]}
 
 
-# dataset -> (service, get pages)
-DATASET_PAGES: dict[str, tuple[str, Callable[[Any, ScopeJob], Iterator[Page]]]] = {
+# listing dataset -> (service, get pages); then the inventory datasets -> their SSM inventory type
+LISTINGS: dict[str, tuple[str, Callable[..., Iterator[Page]]]] = {
     "aws__ec2_instances": ("ec2", get_ec2_instance_pages),
     "aws__ssm_instance_information": ("ssm", get_instance_information_pages),
-    "aws__ssm_applications": ("ssm", partial(get_inventory_pages, type_name=APPLICATION)),
-    "aws__ssm_services": ("ssm", partial(get_inventory_pages, type_name=SERVICE)),
 }
+INVENTORY_TYPES = {"aws__ssm_applications": APPLICATION, "aws__ssm_services": SERVICE}
+DATASETS = (*LISTINGS, *INVENTORY_TYPES)
+
+
+# ---------------------------------------------------------------------------------------------- shards
+
+def inventory_shards(instances: Sequence[Instance], shard_size: int, max_shards: int) -> list[list[Instance]]:
+    """The managed instances in contiguous, near-equal batches: ``ceil(n / shard_size)`` of them but at most
+    ``max_shards``, in listing order; every instance in exactly one batch. None for no instance."""
+    if not instances:
+        return []
+    count = min(max_shards, math.ceil(len(instances) / shard_size))
+    size, larger = divmod(len(instances), count)
+    batches, start = [], 0
+    for k in range(count):
+        end = start + size + (1 if k < larger else 0)
+        batches.append(list(instances[start:end]))
+        start = end
+    return batches
+
+
+def _shard_job(job: ScopeJob, number: int, count: int, instances: list[Instance]) -> ScopeJob:
+    """An inventory shard: the account-region's scope and identifiers, plus the instances it reads."""
+    params = {**job.params, SHARD_INSTANCES: tuple(instances)}
+    return ScopeJob(CLOUD, job.scope, params, part=f"inventory {number}/{count}")
 
 
 # ---------------------------------------------------------------------------------------------- extract
 
 def extract_job(job: ScopeJob, landing: Landing, settings: Settings, retry: RetryPolicy | None = None
-                ) -> list[ExtractOutcome]:
-    """Land every AWS dataset of one (account, region); failures are recorded, never raised."""
+                ) -> list[JobResult]:
+    """Land the AWS datasets of one (account, region), or the inventory of one shard of it; failures are
+    recorded, never raised.
+
+    An account-region job lands EC2 instances and SSM instance information, then reads the inventory of
+    the managed instances it just listed. When there are more than ``inventory_shard_size``, it hands
+    back shard jobs (``part = "inventory k/n"``) that read it instead, for the runner to spread."""
     aws = settings.aws or AwsSettings()
     if "error_class" in job.params:
         fail = partial(_raise_planning_error, job)
-        return [extract_dataset(landing, job, name, fail, source=SOURCE, retry=retry) for name in DATASET_PAGES]
+        return [extract_dataset(landing, job, name, fail, source=SOURCE, retry=retry) for name in DATASETS]
     # One session per job, made on first use inside extract_dataset (so a failure is recorded, not
     # raised) and shared by the datasets: the role is assumed once and refreshed when due.
     session = cache(partial(_session, job.params["role_arn"], aws, job.params["region"]))
-    return [_extract(landing, job, name, session, aws, retry) for name in DATASET_PAGES]
+    if SHARD_INSTANCES in job.params:
+        return _extract_inventory(landing, job, job.params[SHARD_INSTANCES], session, aws, retry)
+    managed: dict[str, str | None] = {}
+    outcomes = [_extract(landing, job, "aws__ec2_instances", session, aws, retry),
+                _extract(landing, job, "aws__ssm_instance_information", session, aws, retry, managed=managed)]
+    listed = outcomes[-1]
+    if listed.status != "ok":  # nothing tells which instances to read
+        message = "not read: the managed instances could not be listed (aws__ssm_instance_information failed)"
+        return [*outcomes, *(failed(landing, job, name, SOURCE, listed.error_class or "Unknown", message)
+                             for name in INVENTORY_TYPES)]
+    shards = inventory_shards(list(managed.items()), aws.inventory_shard_size, aws.inventory_max_shards)
+    if len(shards) <= 1:
+        return [*outcomes, *_extract_inventory(landing, job, shards[0] if shards else [], session, aws, retry)]
+    log.info("%s: %d managed instances, inventory read in %d shards", job.scope, len(managed), len(shards))
+    return [*outcomes, *(_shard_job(job, n, len(shards), batch) for n, batch in enumerate(shards, 1))]
 
 
 def _extract(landing: Landing, job: ScopeJob, dataset: str, session: Callable[[], boto3.Session],
-             aws: AwsSettings, retry: RetryPolicy | None) -> ExtractOutcome:
-    """One dataset; a fresh client per attempt, its requests counted into the dataset's counter."""
-    service, get_pages = DATASET_PAGES[dataset]
+             aws: AwsSettings, retry: RetryPolicy | None, **options: Any) -> ExtractOutcome:
+    """One listing dataset; a fresh client per attempt, its requests counted into the dataset's counter."""
+    service, get_pages = LISTINGS[dataset]
+    return _extract_pages(landing, job, dataset, service, partial(get_pages, **options), session, aws, retry)
+
+
+def _extract_inventory(landing: Landing, job: ScopeJob, instances: Sequence[Instance],
+                       session: Callable[[], boto3.Session], aws: AwsSettings, retry: RetryPolicy | None
+                       ) -> list[ExtractOutcome]:
+    """Both inventory datasets of ``instances``, each retried on its own."""
+    return [_extract_pages(landing, job, dataset, "ssm",
+                           partial(get_inventory_pages, type_name=type_name, instances=instances),
+                           session, aws, retry)
+            for dataset, type_name in INVENTORY_TYPES.items()]
+
+
+def _extract_pages(landing: Landing, job: ScopeJob, dataset: str, service: str,
+                   get_pages: Callable[[Any, ScopeJob], Iterator[Page]], session: Callable[[], boto3.Session],
+                   aws: AwsSettings, retry: RetryPolicy | None) -> ExtractOutcome:
     counter = RequestCounter()
 
     def pages() -> Iterator[Page]:

@@ -4,6 +4,12 @@ A transient failure (throttling after the SDK's own retries, a 5xx burst, a time
 exponential backoff and jitter, each attempt starting the dataset's file afresh; a permanent one
 (AccessDenied, a bad request) fails at once. Either way the failure becomes an ``ExtractOutcome`` with
 ``status = "failed"``: one scope's failure never stops the others, and never loses what they landed.
+
+A job may hand back further jobs besides its outcomes (``extract_job`` returns ``JobResult`` items): a
+scope too large for one worker splits itself once it has listed what it holds (AWS: an account-region's
+SSM inventory, in shards of managed instances). The runner submits them like planned jobs. A part of a
+scope keeps the scope's name (``scope``, which ``extract_runs`` and the models match machines by, so a
+failed part fails its scope) and says which part it is in ``part``.
 """
 
 from __future__ import annotations
@@ -38,6 +44,24 @@ class ScopeJob:
     cloud: str
     scope: str  # subscription (chunk) / "account/region" / "projects/x" / "workspace:<id>"
     params: dict[str, Any] = field(default_factory=dict)
+    part: str | None = None  # which part of the scope, when a job was split (e.g. "inventory 2/5")
+
+    @property
+    def label(self) -> str:
+        """The scope, and the part if any: for logs, task names and failure messages."""
+        return f"{self.scope} [{self.part}]" if self.part else self.scope
+
+
+JobResult = ExtractOutcome | ScopeJob  # what ``extract_job`` returns: outcomes, and jobs still to run
+
+
+def split_results(results: Iterable[JobResult]) -> tuple[list[ExtractOutcome], list[ScopeJob]]:
+    """A job's outcomes, and the further jobs it handed back."""
+    outcomes: list[ExtractOutcome] = []
+    jobs: list[ScopeJob] = []
+    for item in results:
+        (jobs if isinstance(item, ScopeJob) else outcomes).append(item)
+    return outcomes, jobs
 
 
 @dataclass(frozen=True)
@@ -117,7 +141,7 @@ def extract_dataset(landing: Landing, job: ScopeJob, dataset: str, pages: Callab
         wait=wait_random_exponential(multiplier=retry.initial_seconds, max=retry.max_seconds),
         retry=retry_if_exception(lambda exc: classify(exc).transient),
         reraise=False,
-        before_sleep=lambda state: log.warning("%s %s: attempt %d failed (%s), retrying", dataset, job.scope,
+        before_sleep=lambda state: log.warning("%s %s: attempt %d failed (%s), retrying", dataset, job.label,
                                                state.attempt_number, classify(state.outcome.exception()).error_class),
     )
     try:
@@ -144,10 +168,27 @@ def extract_dataset(landing: Landing, job: ScopeJob, dataset: str, pages: Callab
 
 def _fail(outcome: ExtractOutcome, exc: BaseException | None, job: ScopeJob, dataset: str) -> None:
     info = classify(exc) if exc else ErrorInfo("Unknown", False)
+    _set_failed(outcome, job, info.error_class, redact(str(exc)))
+    log.error("%s %s failed: %s: %s", dataset, job.label, info.error_class, outcome.error_message)
+
+
+def _set_failed(outcome: ExtractOutcome, job: ScopeJob, error_class: str, message: str) -> None:
     outcome.status = "failed"
-    outcome.error_class = info.error_class
-    outcome.error_message = redact(str(exc))
-    log.error("%s %s failed: %s: %s", dataset, job.scope, info.error_class, outcome.error_message)
+    outcome.error_class = error_class
+    outcome.error_message = f"{job.part}: {message}" if job.part else message
+
+
+def failed(landing: Landing, job: ScopeJob, dataset: str, source: str, error_class: str, message: str
+           ) -> ExtractOutcome:
+    """Record a dataset that could not even be attempted because what it depends on failed (e.g. the
+    listing of what to read): failed, with no request made. ``message`` must already be redacted."""
+    now = datetime.now(UTC)
+    outcome = ExtractOutcome(source=source, cloud=job.cloud, scope=job.scope, dataset=dataset, status="ok",
+                             started_at=now, finished_at=now)
+    _set_failed(outcome, job, error_class, message)
+    log.error("%s %s not read: %s: %s", dataset, job.label, error_class, outcome.error_message)
+    landing.record(outcome)
+    return outcome
 
 
 def skipped(landing: Landing, job: ScopeJob, dataset: str, source: str, reason: str) -> ExtractOutcome:

@@ -5,11 +5,14 @@ it all, land it and commit, and the figures are printed (and written as JSON).
     .venv/bin/python -m tests.benchmarks.extract_bench --machines 10000 --latency-ms 50 --workers 1 8 --json b.json
 
 What runs: ``plan_jobs`` then ``extract_job`` of each cloud, every job on one thread pool of ``--workers``
-threads, as the nightly flow's task runner does (without Prefect's own overhead); then the outcomes are
-recorded and the landing committed (the flow's ``land``). Per cloud it reports requests, pages, rows and
-rejected rows (from the committed ``extract_runs``), its wall time (its planning, then from its first job's
-start to its last job's end; the clouds overlap when there are several workers) and its busy time (the sum
-of its jobs' durations), then totals, requests per machine and this process's peak RSS. With several
+threads, as the nightly flow's task runner does (without Prefect's own overhead); the jobs a job hands back
+(AWS inventory shards of a large account-region) go to the same pool as soon as it ends, as in the flow, so
+the pool size is the whole concurrency (1 worker: one request stream at a time). Then the outcomes are
+recorded and the landing committed (the flow's ``land``). Per cloud it reports jobs (of which handed back),
+requests, pages, rows and rejected rows (from the committed ``extract_runs``), its wall time (its planning,
+then from its first job's start to its last job's end; the clouds overlap when there are several workers)
+and its busy time (the sum of its jobs' durations), then totals, requests per machine and this process's
+peak RSS. With several
 ``--workers`` values the same seeded fakes serve one run per value and the speed-up over the first is
 printed. One-time costs (imports, SDK service models) are paid by a warm-up before the first run, so
 that the comparison measures concurrency, not a cold start.
@@ -34,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -45,7 +48,7 @@ import pytest
 
 from flows.lake.writer import ExtractOutcome, Landing, partition_dir
 from flows.settings import Settings
-from flows.sources.base import LandingRef, ScopeJob
+from flows.sources.base import LandingRef, ScopeJob, split_results
 from tests.e2e.fake_clouds import apply_environment, running_fake_clouds
 
 CLOUDS = ("azure", "aws", "gcp")
@@ -132,11 +135,34 @@ def warm_up(settings: Settings) -> float:
     return time.perf_counter() - started
 
 
-def _timed_job(cloud: str, job: ScopeJob, ref: LandingRef, settings: Settings
-               ) -> tuple[str, float, float, list[ExtractOutcome]]:
+@dataclass
+class TimedJob:
+    cloud: str
+    handed_back: bool  # a job another job handed back (an AWS inventory shard)
+    started: float
+    finished: float
+    outcomes: list[ExtractOutcome]
+    more: list[ScopeJob]  # the jobs it handed back
+
+
+def _timed_job(cloud: str, job: ScopeJob, ref: LandingRef, settings: Settings, handed_back: bool = False
+               ) -> TimedJob:
     started = time.perf_counter()
-    outcomes = importlib.import_module(f"flows.sources.{cloud}").extract_job(job, ref.open(), settings)
-    return cloud, started, time.perf_counter(), outcomes
+    results = importlib.import_module(f"flows.sources.{cloud}").extract_job(job, ref.open(), settings)
+    return TimedJob(cloud, handed_back, started, time.perf_counter(), *split_results(results))
+
+
+def _gather(pool: ThreadPoolExecutor, futures: list[Future], ref: LandingRef, settings: Settings) -> list[TimedJob]:
+    """Every job, the jobs handed back included: those are submitted as soon as their job ends."""
+    done: list[TimedJob] = []
+    waiting = set(futures)
+    while waiting:
+        finished, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+        for future in finished:
+            job = future.result()
+            done.append(job)
+            waiting |= {pool.submit(_timed_job, job.cloud, more, ref, settings, True) for more in job.more}
+    return done
 
 
 def extract(settings: Settings, snapshot_date: date) -> dict[str, Any]:
@@ -152,21 +178,22 @@ def extract(settings: Settings, snapshot_date: date) -> dict[str, Any]:
             jobs = importlib.import_module(f"flows.sources.{cloud}").plan_jobs(settings)
             planning[cloud] = (planned, time.perf_counter())
             futures += [pool.submit(_timed_job, cloud, job, ref, settings) for job in jobs]
-        done = [future.result() for future in futures]
+        done = _gather(pool, futures, ref, settings)
     extracted = time.perf_counter()
     committed = ref.open()
-    for *_, outcomes in done:
-        for outcome in outcomes:
+    for job in done:
+        for outcome in job.outcomes:
             committed.record(outcome)
     committed.commit()
     finished = time.perf_counter()
     per_cloud = _extract_runs(settings.output.lake_dir, snapshot_date)
     for cloud in per_cloud:
-        jobs = [(start, end) for name, start, end, _ in done if name == cloud]
+        jobs = [job for job in done if job.cloud == cloud]
         plan_s = planning[cloud][1] - planning[cloud][0]
-        span = max(end for _, end in jobs) - min(start for start, _ in jobs) if jobs else 0.0
-        per_cloud[cloud].update(jobs=len(jobs), plan_s=round(plan_s, 2), wall_s=round(plan_s + span, 2),
-                                busy_s=round(sum(end - start for start, end in jobs), 2))
+        span = max(j.finished for j in jobs) - min(j.started for j in jobs) if jobs else 0.0
+        per_cloud[cloud].update(jobs=len(jobs), handed_back=sum(j.handed_back for j in jobs),
+                                plan_s=round(plan_s, 2), wall_s=round(plan_s + span, 2),
+                                busy_s=round(sum(j.finished - j.started for j in jobs), 2))
     return {"clouds": per_cloud, "extract_s": round(extracted - started, 2), "land_s": round(finished - extracted, 2),
             "wall_s": round(finished - started, 2), "peak_rss_mb": _peak_rss_mb()}
 
@@ -195,7 +222,8 @@ def summarize(run: dict[str, Any], machines: int, machines_per_cloud: dict[str, 
     for cloud, figures in clouds.items():
         figures["requests_per_machine"] = round(figures["requests"] / max(1, machines_per_cloud.get(cloud, 0)), 3)
     total = {key: sum(c[key] for c in clouds.values())
-             for key in ("requests", "pages", "rows", "rejected_rows", "failed_outcomes", "outcomes", "jobs")}
+             for key in ("requests", "pages", "rows", "rejected_rows", "failed_outcomes", "outcomes", "jobs",
+                         "handed_back")}
     total["requests_per_machine"] = round(total["requests"] / machines, 3)
     run["total"] = total
     return run
@@ -204,19 +232,24 @@ def summarize(run: dict[str, Any], machines: int, machines_per_cloud: dict[str, 
 def print_run(run: dict[str, Any], workers: int, latency_ms: float) -> None:
     print(f"\nworkers={workers} latency={latency_ms:g} ms: extract {run['extract_s']:.1f} s + land/commit "
           f"{run['land_s']:.1f} s = {run['wall_s']:.1f} s, peak RSS {run['peak_rss_mb']:.0f} MB")
-    header = f"{'cloud':<6} {'jobs':>5} {'requests':>9} {'req/mach':>9} {'pages':>7} {'rows':>9} {'rejected':>8} " \
+    header = f"{'cloud':<6} {'jobs':>9} {'requests':>9} {'req/mach':>9} {'pages':>7} {'rows':>9} {'rejected':>8} " \
              f"{'failed':>6} {'wall s':>8} {'busy s':>8}"
     print(header)
     print("-" * len(header))
     for cloud in CLOUDS:
         c = run["clouds"].get(cloud)
         if c:
-            print(f"{cloud:<6} {c['jobs']:>5} {c['requests']:>9,} {c['requests_per_machine']:>9.3f} {c['pages']:>7,} "
+            print(f"{cloud:<6} {_jobs(c):>9} {c['requests']:>9,} {c['requests_per_machine']:>9.3f} {c['pages']:>7,} "
                   f"{c['rows']:>9,} {c['rejected_rows']:>8} {c['failed_outcomes']:>6} {c['wall_s']:>8.1f} "
                   f"{c['busy_s']:>8.1f}")
     t = run["total"]
-    print(f"{'total':<6} {t['jobs']:>5} {t['requests']:>9,} {t['requests_per_machine']:>9.3f} {t['pages']:>7,} "
+    print(f"{'total':<6} {_jobs(t):>9} {t['requests']:>9,} {t['requests_per_machine']:>9.3f} {t['pages']:>7,} "
           f"{t['rows']:>9,} {t['rejected_rows']:>8} {t['failed_outcomes']:>6} {run['wall_s']:>8.1f}")
+
+
+def _jobs(figures: dict[str, Any]) -> str:
+    """Jobs, with those handed back (AWS inventory shards) in brackets."""
+    return f"{figures['jobs']} ({figures['handed_back']})" if figures["handed_back"] else str(figures["jobs"])
 
 
 def main(argv: list[str] | None = None) -> int:

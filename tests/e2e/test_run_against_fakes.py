@@ -6,14 +6,21 @@ Two nights through the real CLI, Prefect flow, connectors, lake, models and repo
 1. a clean night: every machine gets the verdict the demo built it for, every scope is ``ok``, and the
    ``requests`` recorded in ``extract_runs`` are exactly the requests the fakes served;
 2. the next night, with faults: one AWS account refuses AssumeRole (AccessDenied), Resource Graph answers
-   one 429 with Retry-After, Cloud Asset a burst of 503s, and SSM lists one malformed record. The run is
-   partial (exit 3), names the missing scope, retries what recovers, sets the malformed record aside, and
-   carries the denied account's machines forward from the first night as ``unknown`` (``source_failed``).
+   one 429 with Retry-After, Cloud Asset a burst of 503s, SSM lists one malformed record, and in another
+   AWS account one inventory shard is denied its first ListInventoryEntries. The run is partial (exit 3),
+   names the missing scopes, retries what recovers, sets the malformed record aside, carries the denied
+   account's machines forward from the first night as ``unknown`` (``source_failed``), and judges no
+   machine of the region whose shard failed ``not_installed``.
+
+Every AWS region is read in inventory shards (``[aws] inventory_shard_size`` is small here), so the flow's
+hand-back of shard jobs to the task runner runs on both nights.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
+import re
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +37,7 @@ from typer.testing import CliRunner
 from flows.cli import EXIT_OK, EXIT_PARTIAL, app
 from flows.demo.aws import ssm_information
 from flows.demo.inventory import DemoContext
-from tests.e2e.fake_clouds import ACCESS_KEY, SECRET_KEY, FakeClouds, running_fake_clouds
+from tests.e2e.fake_clouds import ACCESS_KEY, SECRET_KEY, FakeClouds, running_fake_clouds, to_toml
 from tests.fakes.ssm_server import Fault
 
 pytestmark = pytest.mark.slow
@@ -42,6 +49,7 @@ AWS_DATASETS = ("aws__ec2_instances", "aws__ssm_instance_information", "aws__ssm
 SSM_OPERATIONS = ("DescribeInstanceInformation", "ListInventoryEntries")
 INVENTORY_DATASETS = ("aws__ssm_applications", "aws__ssm_services")
 GCP_BURST = 3  # 503s before Cloud Asset recovers
+SHARD_SIZE = 10  # managed instances per AWS inventory shard: every region of the estate has more
 MALFORMED_SSM_ID = "mi-0badc0ffee0000001"  # a hybrid managed instance whose record lacks PingStatus
 # Records of the demo estate built to be rejected, per dataset. Its malformed EC2 record cannot be put in
 # moto; its Change Tracking row "without TimeGenerated" comes back through Log Analytics as a row whose
@@ -73,6 +81,7 @@ class Nights:
     second: Night
     denied_account: str
     faulted_project: str
+    shard_denied_account: str  # an account one of whose inventory shards is denied on the second night
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +95,9 @@ def nights(request, tmp_path_factory) -> Iterator[Nights]:
         mp = stack.enter_context(pytest.MonkeyPatch.context())
         clouds.apply_environment(mp)
         config = tmp / "edrcov.toml"
-        config.write_text(clouds.config_toml(tmp / "edrcov-data"), encoding="utf-8")
+        tables = clouds.config(tmp / "edrcov-data")
+        tables["aws"]["inventory_shard_size"] = SHARD_SIZE
+        config.write_text(to_toml(tables), encoding="utf-8")
         first = _run(clouds, config, FIRST)
 
         denied, good = clouds.topology.aws_accounts[1].id, clouds.topology.aws_accounts[0].id
@@ -98,8 +109,9 @@ def nights(request, tmp_path_factory) -> Iterator[Nights]:
                           headers={"Retry-After": "1"})
         clouds.cloudasset.fail(503, times=GCP_BURST, parent=project, content_type="RESOURCE")
         clouds.ssm.add_instances(good, "us-east-1", [_malformed_ssm_record(clouds, good)])
+        clouds.ssm.add_fault(Fault("deny", operation="ListInventoryEntries", account=good, times=1))
         second = _run(clouds, config, SECOND)
-        yield Nights(clouds, first, second, denied, project)
+        yield Nights(clouds, first, second, denied, project, good)
 
 
 def _run(clouds: FakeClouds, config: Path, night: date) -> Night:
@@ -189,18 +201,31 @@ def test_clean_night_counts_exactly_the_requests_the_fakes_served(nights):
     assert requests["gcp"] == first.served["gcp"]
     ssm_requests = sum(r["requests"] for r in first.runs if r["dataset"].startswith("aws__ssm"))
     assert ssm_requests == sum(n for (_, op), n in first.ssm_calls.items() if op in SSM_OPERATIONS)
-    # no retries on a clean night: every answer is one landed page, except the calls that only list what to
-    # read (each SSM inventory dataset re-lists the managed instances; Azure probes which subscriptions it
-    # can see and counts each workspace's rows) and EC2, whose landing pages are reservations
-    listing = {r["scope"]: r["pages"] for r in first.runs if r["dataset"] == "aws__ssm_instance_information"}
+    # no retries on a clean night: every answer is one landed page (the SSM inventory reads the instances
+    # that instance_information listed, in however many shards), except the calls that only list what to
+    # read (Azure probes which subscriptions it can see and counts each workspace's rows) and EC2, whose
+    # landing pages are reservations
     for row in first.runs:
         if row["cloud"] == "gcp" or row["dataset"].startswith("aws__ssm"):
-            listed = listing[row["scope"]] if row["dataset"] in INVENTORY_DATASETS else 0
-            assert row["requests"] - row["pages"] == listed, row
+            assert row["requests"] == row["pages"], row
     azure = [r for r in first.runs if r["cloud"] == "azure"]
     assert sum(r["requests"] - r["pages"] for r in azure) == 1 + len(nights.clouds.workspaces)
     assert all(r["requests"] >= 1 for r in first.runs if r["dataset"] == "aws__ec2_instances")
     assert SECRET_KEY not in first.output and SECRET_KEY not in first.report
+
+
+def test_clean_night_reads_each_regions_inventory_in_shards(nights):
+    runs = nights.first.runs
+    managed = {r["scope"]: r["rows"] for r in runs if r["dataset"] == "aws__ssm_instance_information"}
+    assert all(count > SHARD_SIZE for count in managed.values()), managed
+    for dataset in INVENTORY_DATASETS:
+        shards = Counter(r["scope"] for r in runs if r["dataset"] == dataset)
+        assert shards == {scope: math.ceil(count / SHARD_SIZE) for scope, count in managed.items()}, dataset
+    apps = Counter()
+    for row in runs:
+        if row["dataset"] == "aws__ssm_applications":
+            apps[row["scope"]] += row["rows"]
+    assert sum(apps.values()) == nights.first.loaded["aws__ssm_applications"]  # each instance read once
 
 
 # -- night 2: faults ------------------------------------------------------------------------------------------
@@ -209,16 +234,45 @@ def test_clean_night_counts_exactly_the_requests_the_fakes_served(nights):
 def test_faulted_night_is_partial_and_names_the_missing_scope(nights):
     second, denied = nights.second, nights.denied_account
     assert second.exit_code == EXIT_PARTIAL, second.output
-    failed = [row for row in second.runs if row["status"] == "failed"]
+    shard = _failed_shard(nights)
+    failed = [row for row in second.runs if row["status"] == "failed" and row is not shard]
     assert sorted(row["dataset"] for row in failed) == sorted(AWS_DATASETS)
     assert {(row["cloud"], row["scope"], row["error_class"]) for row in failed} == {("aws", f"{denied}/*",
                                                                                      "AccessDenied")}
     assert all("AssumeRole" in row["error_message"] for row in failed)
     # the denial names the caller's access key id: redacted wherever the message goes
     assert all(ACCESS_KEY not in text for text in [second.output, second.report, *(r["error_message"] for r in failed)])
-    assert {row["status"] for row in second.runs if row["scope"] != f"{denied}/*"} == {"ok"}
+    assert {row["status"] for row in second.runs if row["scope"] != f"{denied}/*" and row is not shard} == {"ok"}
     assert f"{denied}/*" in second.output
     assert f"{denied}/*" in second.report
+    assert shard["scope"] in second.output and shard["scope"] in second.report
+
+
+def _failed_shard(nights: Nights) -> dict[str, Any]:
+    """The one extract_runs row of the second night that the denied ListInventoryEntries failed."""
+    failed = [row for row in nights.second.runs if row["status"] == "failed"
+              and row["scope"].startswith(f"{nights.shard_denied_account}/")]
+    assert len(failed) == 1, failed
+    return failed[0]
+
+
+def test_a_failed_inventory_shard_fails_its_region_whose_machines_are_never_not_installed(nights):
+    second, clouds, shard = nights.second, nights.clouds, _failed_shard(nights)
+    assert (shard["cloud"], shard["dataset"], shard["error_class"]) == ("aws", "aws__ssm_applications",
+                                                                         "AccessDenied")
+    assert re.match(r"inventory \d+/\d+: ", shard["error_message"]), shard["error_message"]
+    assert ACCESS_KEY not in shard["error_message"]
+    machines = clouds.machines_of(f"{shard['scope']}")
+    expected = {m.machine_id.lower(): m.case for m in machines}
+    assert "not_installed" in expected.values()
+    got = {key: second.verdicts[key] for key in expected}
+    assert "not_installed" not in {verdict[0] for verdict in got.values()}
+    # what the failed shard could not read can only be unknown; what no inventory decides stays as it was
+    assert {key: verdict[:2] for key, verdict in got.items() if expected[key] == "not_installed"} == {
+        key: ("unknown", "source_failed") for key, case in expected.items() if case == "not_installed"}
+    for key, verdict in got.items():
+        assert verdict[:2] == ("unknown", "source_failed") or verdict[0] == expected[key], (key, expected[key])
+        assert verdict[2] is None  # listed tonight: nothing carried forward
 
 
 def test_faults_that_recover_are_retried_not_failed(nights):
@@ -257,7 +311,9 @@ def test_denied_account_is_carried_forward_from_the_good_night(nights):
 def test_other_machines_keep_their_verdicts_on_the_faulted_night(nights):
     second, clouds = nights.second, nights.clouds
     denied = {m.machine_id.lower() for m in clouds.machines_of(f"{nights.denied_account}/")}
-    expected = {key: case for key, case in clouds.expected_cases().items() if key not in denied}
+    unread = {m.machine_id.lower() for m in clouds.machines_of(_failed_shard(nights)["scope"])}
+    expected = {key: case for key, case in clouds.expected_cases().items() if key not in denied | unread}
+    assert len(expected) > MACHINES / 2
     assert len(second.verdicts) == MACHINES
     assert not _wrong_verdicts(second, expected), _wrong_verdicts(second, expected).most_common(10)
     assert all(v[2] is None for k, v in second.verdicts.items() if k not in denied)

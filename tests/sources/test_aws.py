@@ -20,11 +20,12 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+from pydantic import ValidationError
 
 from flows.lake.writer import ExtractOutcome, Landing, partition_dir
 from flows.settings import AwsSettings, Settings
 from flows.sources import aws
-from flows.sources.base import RetryPolicy, classify
+from flows.sources.base import RetryPolicy, ScopeJob, classify, split_results
 from tests.fakes.ssm_server import Fault
 from tests.sources.aws_fixtures import (
     ACCESS_KEY,
@@ -60,12 +61,30 @@ def settings(**overrides: Any) -> Settings:
     return Settings(aws=AwsSettings(**{"regions": ["us-east-1"], "max_attempts": 3, **overrides}))
 
 
-def run(config: Settings, lake: Path) -> dict[tuple[str, str], ExtractOutcome]:
-    """Plan, extract every job, commit; outcomes by (scope, dataset)."""
+def run_all(config: Settings, lake: Path) -> tuple[list[ExtractOutcome], list[ScopeJob]]:
+    """Plan, extract every job and then every job handed back (as the flow does), commit; the outcomes in
+    order, and the jobs that were handed back."""
     landing = Landing(lake, SNAPSHOT)
-    outcomes = [o for job in aws.plan_jobs(config) for o in aws.extract_job(job, landing, config, retry=FAST)]
+    outcomes, handed_back = [], []
+    jobs = aws.plan_jobs(config)
+    while jobs:
+        more = []
+        for job in jobs:
+            done, follow = split_results(aws.extract_job(job, landing, config, retry=FAST))
+            outcomes += done
+            more += follow
+        handed_back += more
+        jobs = more
     landing.commit()
-    return {(o.scope, o.dataset): o for o in outcomes}
+    return outcomes, handed_back
+
+
+def run(config: Settings, lake: Path) -> dict[tuple[str, str], ExtractOutcome]:
+    """``run_all`` of an estate read without shards: outcomes by (scope, dataset)."""
+    outcomes, handed_back = run_all(config, lake)
+    by_key = {(o.scope, o.dataset): o for o in outcomes}
+    assert not handed_back and len(by_key) == len(outcomes)
+    return by_key
 
 
 def rows(lake: Path, dataset: str, scope: str | None = None) -> list[dict[str, Any]]:
@@ -145,13 +164,15 @@ def test_every_dataset_lands_page_by_page_with_its_context(estate: Estate, tmp_p
     info = out[(scope, "aws__ssm_instance_information")]
     assert (info.rows, info.pages, info.requests) == (7, 3, 3)  # 7 instances, 3 a page
 
-    # 4 Linux instances with 4 applications, 1 with none, 2 Windows with 7; services on Windows only.
+    # 4 Linux instances with 4 applications, 1 with none, 2 Windows with 7; services on Windows only. The
+    # inventory reads the instances that instance_information listed: no listing of its own.
     apps, services = out[(scope, "aws__ssm_applications")], out[(scope, "aws__ssm_services")]
     app_pages = 4 * pages_of(APPS_LINUX) + pages_of(0) + 2 * pages_of(APPS_WINDOWS)
-    assert (apps.rows, apps.pages, apps.requests) == (4 * APPS_LINUX + 2 * APPS_WINDOWS, app_pages, app_pages + 3)
-    assert (apps.pages, apps.requests) == (15, 18)
-    assert (services.rows, services.pages, services.requests) == (2 * SERVICES_WINDOWS, 4, 4 + 3)
+    assert (apps.rows, apps.pages, apps.requests) == (4 * APPS_LINUX + 2 * APPS_WINDOWS, app_pages, app_pages)
+    assert (apps.pages, apps.requests) == (15, 15)
+    assert (services.rows, services.pages, services.requests) == (2 * SERVICES_WINDOWS, 4, 4)
     assert estate.fake.calls[(a, "ListInventoryEntries")] == apps.pages + services.pages
+    assert estate.fake.calls[(a, "DescribeInstanceInformation")] == info.requests  # listed once
 
     windows = {i["InstanceId"] for i in estate.managed[(a, "us-east-1")] if i["PlatformType"] == "Windows"}
     landed_services = rows(tmp_path, "aws__ssm_services", scope)
@@ -201,9 +222,13 @@ def test_ssm_access_denied_in_one_account_leaves_the_others(estate: Estate, tmp_
     out = run(settings(accounts=[a, b]), tmp_path)
     assert {o.status for (scope, _), o in out.items() if scope.startswith(a)} == {"ok"}
     assert out[(f"{b}/us-east-1", "aws__ec2_instances")].rows == 6
-    failed = [out[(f"{b}/us-east-1", name)] for name in SSM_DATASETS]
-    assert {(o.status, o.error_class, o.requests) for o in failed} == {("failed", "AccessDenied", 1)}
-    assert all("ASIA" not in o.error_message and "<aws-key-id>" in o.error_message for o in failed)
+    listing, *inventory = [out[(f"{b}/us-east-1", name)] for name in SSM_DATASETS]
+    assert (listing.status, listing.error_class, listing.requests) == ("failed", "AccessDenied", 1)
+    assert "ASIA" not in listing.error_message and "<aws-key-id>" in listing.error_message
+    # without the list of managed instances, the inventory is not attempted, and fails the same way
+    assert {(o.status, o.error_class, o.requests) for o in inventory} == {("failed", "AccessDenied", 0)}
+    assert all("could not be listed" in o.error_message for o in inventory)
+    assert estate.fake.calls[(b, "ListInventoryEntries")] == 0
     assert rows(tmp_path, "aws__ssm_applications", f"{b}/us-east-1") == []
 
 
@@ -220,9 +245,10 @@ def test_server_error_burst_exhausts_retries(estate: Estate, tmp_path: Path) -> 
     a = estate.accounts["A"]
     estate.fake.add_fault(Fault("server_error", operation="DescribeInstanceInformation", account=a))
     out = run(settings(accounts=[a], max_attempts=2), tmp_path)
-    failed = [out[(f"{a}/us-east-1", name)] for name in SSM_DATASETS]
+    listing, *inventory = [out[(f"{a}/us-east-1", name)] for name in SSM_DATASETS]
     # 2 SDK attempts x 2 extract_dataset attempts, nothing landed from the failed attempts
-    assert {(o.status, o.error_class, o.requests, o.rows) for o in failed} == {("failed", "ServerError", 4, 0)}
+    assert (listing.status, listing.error_class, listing.requests, listing.rows) == ("failed", "ServerError", 4, 0)
+    assert {(o.status, o.error_class, o.requests, o.rows) for o in inventory} == {("failed", "ServerError", 0, 0)}
     assert out[(f"{a}/us-east-1", "aws__ec2_instances")].status == "ok"
     assert rows(tmp_path, "aws__ssm_instance_information") == []
 
@@ -254,6 +280,126 @@ def test_secrets_never_reach_the_lake_outcomes_or_jobs(estate: Estate, tmp_path:
                 texts.append(json.dumps(pq.read_table(path).to_pylist(), default=str).encode())
     assert len(texts) > 10
     assert not [s for s in secrets for text in texts if s.encode() in text]
+
+
+# ------------------------------------------------------------------------------------------- inventory shards
+
+@pytest.mark.parametrize(("count", "size", "most", "expected"), [
+    (0, 5, 16, []),
+    (1, 5, 16, [1]),
+    (5, 5, 16, [5]),
+    (6, 5, 16, [3, 3]),
+    (7, 2, 16, [2, 2, 2, 1]),
+    (11, 5, 16, [4, 4, 3]),
+    (7, 1, 3, [3, 2, 2]),  # capped: at most 3 shards, so larger ones
+    (1000, 200, 16, [200] * 5),
+])
+def test_inventory_shards_are_near_equal_batches_covering_each_instance_once(
+        count: int, size: int, most: int, expected: list[int]) -> None:
+    instances = [(f"i-{n:017x}", "Windows" if n % 3 else "Linux") for n in range(count)]
+    shards = aws.inventory_shards(instances, size, most)
+    assert [len(shard) for shard in shards] == expected
+    assert [instance for shard in shards for instance in shard] == instances  # once each, in listing order
+
+
+def _landed(lake: Path, dataset: str) -> list[str]:
+    """A dataset's landed rows without the run's own columns, comparable across runs."""
+    return sorted(json.dumps({k: v for k, v in row.items() if k not in ("run_id", "extracted_at")}, default=str,
+                             sort_keys=True) for row in rows(lake, dataset))
+
+
+def test_a_large_account_region_hands_back_shards_that_land_what_one_job_lands(estate: Estate,
+                                                                                 tmp_path: Path) -> None:
+    a = estate.accounts["A"]
+    scope = f"{a}/us-east-1"
+    whole = run(settings(accounts=[a]), tmp_path / "whole")
+    whole_calls = estate.fake.calls[(a, "ListInventoryEntries")]
+    estate.fake.reset()
+
+    outcomes, shards = run_all(settings(accounts=[a], inventory_shard_size=2), tmp_path / "shards")
+    managed = [info["InstanceId"] for info in estate.managed[(a, "us-east-1")]]
+    assert [(job.scope, job.part, len(job.params[aws.SHARD_INSTANCES])) for job in shards] == [
+        (scope, "inventory 1/4", 2), (scope, "inventory 2/4", 2), (scope, "inventory 3/4", 2),
+        (scope, "inventory 4/4", 1)]  # 7 managed instances, at most 2 a shard
+    assert [i for job in shards for i, _ in job.params[aws.SHARD_INSTANCES]] == managed  # each exactly once
+    assert all(pickle.loads(pickle.dumps(job)) == job for job in shards)  # they may run on a Dask worker
+
+    for dataset in aws.DATASETS:
+        assert _landed(tmp_path / "shards", dataset) == _landed(tmp_path / "whole", dataset), dataset
+    by_dataset: dict[str, list[ExtractOutcome]] = {}
+    for outcome in outcomes:
+        by_dataset.setdefault(outcome.dataset, []).append(outcome)
+    assert {name: len(found) for name, found in by_dataset.items()} == {
+        "aws__ec2_instances": 1, "aws__ssm_instance_information": 1, "aws__ssm_applications": 4,
+        "aws__ssm_services": 4}
+    assert {(o.scope, o.status) for o in outcomes} == {(scope, "ok")}
+    for name in aws.INVENTORY_TYPES:  # the same rows, pages and requests as one job, spread over shards
+        one = whole[(scope, name)]
+        assert (sum(o.rows for o in by_dataset[name]), sum(o.pages for o in by_dataset[name]),
+                sum(o.requests for o in by_dataset[name])) == (one.rows, one.pages, one.requests)
+    assert estate.fake.calls[(a, "ListInventoryEntries")] == whole_calls
+    assert estate.fake.calls[(a, "DescribeInstanceInformation")] == 3  # listed once, 3 a page
+    assert estate.fake.calls[(a, "AssumeRole")] == 1 + 1 + 4  # planning, the account-region job, each shard
+    runs = rows(tmp_path / "shards", "extract_runs")
+    assert sorted((r["scope"], r["dataset"]) for r in runs if r["dataset"] == "aws__ssm_applications") == [
+        (scope, "aws__ssm_applications")] * 4
+
+
+def test_inventory_max_shards_bounds_the_shards_of_one_region(estate: Estate, tmp_path: Path) -> None:
+    a = estate.accounts["A"]
+    _, shards = run_all(settings(accounts=[a], inventory_shard_size=1, inventory_max_shards=3), tmp_path)
+    assert [(job.part, len(job.params[aws.SHARD_INSTANCES])) for job in shards] == [
+        ("inventory 1/3", 3), ("inventory 2/3", 2), ("inventory 3/3", 2)]
+
+
+def test_a_region_within_the_shard_size_reads_its_inventory_itself(estate: Estate, tmp_path: Path) -> None:
+    a = estate.accounts["A"]
+    outcomes, shards = run_all(settings(accounts=[a], inventory_shard_size=7), tmp_path)
+    assert not shards and len(outcomes) == 4
+
+
+def test_a_failed_shard_is_recorded_under_its_scope_and_the_other_shards_land(estate: Estate,
+                                                                              tmp_path: Path) -> None:
+    a = estate.accounts["A"]
+    scope = f"{a}/us-east-1"
+    estate.fake.add_fault(Fault("deny", operation="ListInventoryEntries", account=a, times=1))
+    outcomes, shards = run_all(settings(accounts=[a], inventory_shard_size=2), tmp_path)
+    failed = [o for o in outcomes if o.status == "failed"]
+    assert [(o.scope, o.dataset, o.error_class, o.rows) for o in failed] == [
+        (scope, "aws__ssm_applications", "AccessDenied", 0)]  # the first shard's first call was denied
+    assert failed[0].error_message.startswith("inventory 1/4: ") and "<aws-key-id>" in failed[0].error_message
+    assert len([o for o in outcomes if o.status == "ok"]) == 2 + 7  # the listings, the rest of the shards
+    runs = rows(tmp_path, "extract_runs")
+    assert [(r["scope"], r["dataset"]) for r in runs if r["status"] == "failed"] == [
+        (scope, "aws__ssm_applications")]  # a failed shard fails its scope, as the models read it
+    first = {i for i, _ in shards[0].params[aws.SHARD_INSTANCES]}
+    landed = {r["instance_id"] for r in rows(tmp_path, "aws__ssm_applications")}
+    with_apps = {i["InstanceId"] for i in estate.managed[(a, "us-east-1")][:4] + estate.managed[(a, "us-east-1")][5:]}
+    assert landed == with_apps - first
+    assert {r["instance_id"] for r in rows(tmp_path, "aws__ssm_services")} == {
+        i["InstanceId"] for i in estate.managed[(a, "us-east-1")][5:]}
+
+
+def test_a_shard_that_fails_transiently_retries_only_itself(estate: Estate, tmp_path: Path) -> None:
+    a = estate.accounts["A"]
+    whole = run(settings(accounts=[a]), tmp_path / "whole")
+    estate.fake.reset()
+    # 3 server errors exhaust the SDK's 3 attempts of the first shard's first call: extract_dataset retries
+    estate.fake.add_fault(Fault("server_error", operation="ListInventoryEntries", account=a, times=3))
+    outcomes, _ = run_all(settings(accounts=[a], inventory_shard_size=2), tmp_path / "shards")
+    assert {o.status for o in outcomes} == {"ok"}
+    apps = [o for o in outcomes if o.dataset == "aws__ssm_applications"]
+    assert [o.requests - o.pages for o in apps] == [3, 0, 0, 0]  # only the first shard repeated anything
+    for dataset in aws.DATASETS:
+        assert _landed(tmp_path / "shards", dataset) == _landed(tmp_path / "whole", dataset), dataset
+    assert sum(o.rows for o in apps) == whole[(f"{a}/us-east-1", "aws__ssm_applications")].rows
+
+
+def test_inventory_shard_settings_are_validated() -> None:
+    assert (AwsSettings().inventory_shard_size, AwsSettings().inventory_max_shards) == (200, 16)
+    for bad in ({"inventory_shard_size": 0}, {"inventory_max_shards": 0}, {"inventory_shard_size": "many"}):
+        with pytest.raises(ValidationError):
+            AwsSettings(**bad)
 
 
 # ------------------------------------------------------------------------------------------- settings
