@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import duckdb
 from flows.settings import Settings
 from transforms.contract import publish_views
 from transforms.data_tests import run_data_tests
-from transforms.history import PAST_VIEW, export_current, register_past
+from transforms.history import DERIVED, export_current, register_past, register_saved_nights
 from transforms.inputs import load_config_tables, load_seeds, register_raw
 from transforms.project import Model, SqlProject
 
@@ -72,6 +73,19 @@ def _set_variables(con: duckdb.DuckDBPyConnection, settings: Settings, snapshot_
         con.execute(f"set variable {name} = ?", [value])
 
 
+def _limit_resources(con: duckdb.DuckDBPyConnection, settings: Settings, spill_dir: Path) -> None:
+    """Bound the build's memory: DuckDB spills joins and aggregates to ``spill_dir`` beyond the limit.
+
+    Insertion order is not preserved (no model relies on it: marts that need an order say ORDER BY), which
+    lets DuckDB stream large CREATE TABLE AS without buffering their input.
+    """
+    con.execute(f"set memory_limit = '{settings.build.memory_limit}'")  # pattern-validated in settings
+    con.execute("set temp_directory = ?", [str(spill_dir)])
+    con.execute("set preserve_insertion_order = false")
+    if settings.build.threads:
+        con.execute(f"set threads = {int(settings.build.threads)}")
+
+
 class ModelError(RuntimeError):
     """A model failed to build; the message names its file."""
 
@@ -103,21 +117,25 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
     building = target.with_name(f".{target.name}.building-{uuid.uuid4().hex[:8]}")
     started = time.perf_counter()
     steps: dict[str, float] = {}
+    spill_dir = building.with_name(f"{building.name}.spill")  # this build's own: builds may overlap
     con = duckdb.connect(str(building))
-    past_registered = False
+    past_registered: set = set()
     try:
+        _limit_resources(con, settings, spill_dir)
         mark = time.perf_counter()
         _set_variables(con, settings, snapshot_date)
         load_seeds(con, project, settings)
         load_config_tables(con, settings)
         register_raw(con, lake_dir)
+        register_saved_nights(con, lake_dir, snapshot_date, settings.history.retention_days)
         steps["inputs"] = time.perf_counter() - mark
         mark = time.perf_counter()
         order = project.build_order()
         for model in order:
-            if PAST_VIEW in model.sql and not past_registered:
-                past_registered = True
-                register_past(con, lake_dir, snapshot_date, settings.history.retention_days)
+            for derived in DERIVED:  # earlier nights, registered once the model they mirror exists
+                if derived.past_view in model.sql and derived not in past_registered:
+                    past_registered.add(derived)
+                    register_past(con, lake_dir, snapshot_date, settings.history.retention_days, derived)
             _build_model(con, model)
         steps["models"] = time.perf_counter() - mark
         mark = time.perf_counter()
@@ -132,8 +150,10 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
         con.close()
         building.unlink(missing_ok=True)
         Path(f"{building}.wal").unlink(missing_ok=True)
+        shutil.rmtree(spill_dir, ignore_errors=True)
         raise
     con.close()
+    shutil.rmtree(spill_dir, ignore_errors=True)
     os.replace(building, target)
     seconds = time.perf_counter() - started
     log.info("built %s for %s: %d models, %d data tests in %.1fs", target, snapshot_date, len(order),

@@ -44,33 +44,46 @@ def _quote_list(values: list[Any]) -> str:
 
 def generic_tests(project: SqlProject) -> list[DataTest]:
     """Tests declared in schema.yml: ``unique`` (one or several columns), ``not_null``,
-    ``accepted_values`` and ``relationships`` (``to: layer.model.column``)."""
+    ``accepted_values`` and ``relationships`` (``to: layer.model.column``).
+
+    A model marked ``tested_night: snapshot_date`` holds earlier nights read back from the lake, which were
+    tested when their night was built: only the night being built is tested again, so the tests' cost does
+    not grow with the retained history.
+    """
     tests: list[DataTest] = []
     for qualified, spec in project.schema.items():
+        rows = qualified
+        if spec.get("tested_night"):
+            rows = (f"(select * from {qualified} "
+                    f"where {spec['tested_night']} = getvariable('snapshot_date')) as tonight")
         key = spec.get("unique")
         if key:
             cols = ", ".join(key)
             tests.append(DataTest(f"unique({qualified}: {cols})",
-                                  f"select {cols}, count(*) from {qualified} group by all having count(*) > 1"))
+                                  f"select {cols}, count(*) from {rows} group by all having count(*) > 1"))
         for column, col_spec in (spec.get("columns") or {}).items():
-            tests.extend(_column_tests(qualified, column, col_spec or {}))
+            tests.extend(_column_tests(rows, column, col_spec or {}, qualified))
     return tests
 
 
-def _column_tests(model: str, column: str, spec: dict[str, Any]) -> list[DataTest]:
+def _column_tests(rows: str, column: str, spec: dict[str, Any], model: str | None = None) -> list[DataTest]:
+    """Tests of one column of ``rows`` (the model, or a subquery over it named ``tonight``)."""
+    model = model or rows
     tests = []
     if spec.get("not_null"):
-        tests.append(DataTest(f"not_null({model}.{column})", f"select * from {model} where {column} is null"))
+        tests.append(DataTest(f"not_null({model}.{column})", f"select * from {rows} where {column} is null"))
     if spec.get("accepted_values"):
         values = _quote_list(spec["accepted_values"])
         tests.append(DataTest(f"accepted_values({model}.{column})",
-                              f"select {column}, count(*) from {model} where {column} not in ({values}) group by 1"))
+                              f"select {column}, count(*) from {rows} where {column} not in ({values}) group by 1"))
     if spec.get("relationship"):
         target_model, target_col = spec["relationship"].rsplit(".", 1)
+        child = rows if rows != model else f"{model} as child"
+        alias = "tonight" if rows != model else "child"
         tests.append(DataTest(
             f"relationship({model}.{column} -> {spec['relationship']})",
-            f"select child.{column} from {model} as child anti join {target_model} as parent "
-            f"on parent.{target_col} = child.{column} where child.{column} is not null"))
+            f"select {alias}.{column} from {child} anti join {target_model} as parent "
+            f"on parent.{target_col} = {alias}.{column} where {alias}.{column} is not null"))
     return tests
 
 

@@ -1,6 +1,9 @@
 """History without recomputation: each build saves its per-machine facts (``int_machine_snapshot``) to the
 lake as ``lake/derived/machine_snapshots/snapshot_date=D/``, and later builds read earlier nights from
-there. Rebuilding a night rewrites its partition; only the retention window is read.
+there. Rebuilding a night rewrites its partition; only the retention window is read. The licence
+intervals (``int_license_intervals_new``: each night's billed hours, which need that night and the one
+before) are saved the same way under ``lake/derived/license_intervals``, so a nightly build computes one
+night of intervals, not the whole month.
 
 The lake may be on object storage (``output.lake_url``): the partition is then written through pyarrow
 (DuckDB cannot write to a bucket without its httpfs extension) and published with the lake's manifest
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import posixpath
 import uuid
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -27,15 +31,37 @@ from flows.lake.storage import (
 )
 from flows.lake.writer import swap_partition
 
-SNAPSHOTS = "machine_snapshots"
-CURRENT_MODEL = "intermediate.int_machine_snapshot"
-PAST_VIEW = "derived.machine_snapshots_past"
-PAST_REGISTERED = f"_lake_derived__{SNAPSHOTS}"
+@dataclass(frozen=True)
+class Derived:
+    """A per-night model saved to ``lake/derived/<name>/snapshot_date=D/`` and read back by later builds
+    as ``derived.<name>_past`` (the nights before the one being built, within the retention window)."""
+
+    name: str
+    model: str  # its rows are saved, one partition per snapshot_date they hold
+
+    @property
+    def past_view(self) -> str:
+        return f"derived.{self.name}_past"
+
+    @property
+    def registered(self) -> str:
+        return f"_lake_derived__{self.name}"
 
 
-def derived_dir(lake_dir: Path) -> Path:
+SNAPSHOT_FACTS = Derived("machine_snapshots", "intermediate.int_machine_snapshot")
+LICENSE_INTERVALS = Derived("license_intervals", "intermediate.int_license_intervals_new")
+DERIVED = (SNAPSHOT_FACTS, LICENSE_INTERVALS)
+
+# The machine snapshots' names, used across the code base and its tests.
+SNAPSHOTS = SNAPSHOT_FACTS.name
+CURRENT_MODEL = SNAPSHOT_FACTS.model
+PAST_VIEW = SNAPSHOT_FACTS.past_view
+PAST_REGISTERED = SNAPSHOT_FACTS.registered
+
+
+def derived_dir(lake_dir: Path, name: str = SNAPSHOTS) -> Path:
     """The derived folder of a local lake (object storage: see ``derived_partition_exists``)."""
-    return Path(lake_dir).resolve() / "derived" / SNAPSHOTS
+    return Path(lake_dir).resolve() / "derived" / name
 
 
 def derived_partition_exists(lake: Path | str, night: date) -> bool:
@@ -46,43 +72,69 @@ def derived_partition_exists(lake: Path | str, night: date) -> bool:
     return night.isoformat() in published_partitions(storage, storage.path("derived", SNAPSHOTS))
 
 
-def _past_dates(lake_dir: Path, snapshot_date: date, retention_days: int) -> list[str]:
+def _past_dates(lake_dir: Path, snapshot_date: date, retention_days: int, name: str = SNAPSHOTS) -> list[str]:
     oldest = snapshot_date - timedelta(days=retention_days - 1)
     found = []
-    for folder in derived_dir(lake_dir).glob("snapshot_date=*"):
+    for folder in derived_dir(lake_dir, name).glob("snapshot_date=*"):
         day = date.fromisoformat(folder.name.split("=", 1)[1])
         if oldest <= day < snapshot_date and any(folder.glob("*.parquet")):
             found.append(folder.name)
     return sorted(found)
 
 
-def _empty_past(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(f"create or replace view {PAST_VIEW} as select * from {CURRENT_MODEL} where false")
+def _empty_past(con: duckdb.DuckDBPyConnection, derived: Derived) -> None:
+    con.execute(f"create or replace view {derived.past_view} as select * from {derived.model} where false")
+
+
+SAVED_NIGHTS = "derived.saved_nights"
+
+
+def register_saved_nights(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapshot_date: date,
+                          retention_days: int) -> None:
+    """``derived.saved_nights (dataset, snapshot_date)``: which earlier nights each derived dataset already
+    holds within the window, from folder names or manifests alone, so a model can compute just the nights
+    that are missing before it reads any saved rows."""
+    con.execute("create schema if not exists derived")
+    storage = LakeStorage.of(lake_dir)
+    rows = []
+    for derived in DERIVED:
+        if storage.local:
+            nights = [folder.split("=", 1)[1] for folder in _past_dates(lake_dir, snapshot_date, retention_days,
+                                                                          derived.name)]
+        else:
+            oldest = snapshot_date - timedelta(days=retention_days - 1)
+            nights = [day for day in published_partitions(storage, storage.path("derived", derived.name))
+                      if oldest <= date.fromisoformat(day) < snapshot_date]
+        rows += [(derived.name, date.fromisoformat(night)) for night in nights]
+    con.execute(f"create or replace table {SAVED_NIGHTS} (dataset varchar, snapshot_date date)")
+    if rows:
+        con.executemany(f"insert into {SAVED_NIGHTS} values (?, ?)", rows)
 
 
 def register_past(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapshot_date: date,
-                  retention_days: int) -> int:
-    """``derived.machine_snapshots_past``: earlier nights within the retention window (possibly none)."""
+                  retention_days: int, derived: Derived = SNAPSHOT_FACTS) -> int:
+    """``derived.<name>_past``: earlier nights within the retention window (possibly none: then an empty
+    view shaped like the model, which must be built by then)."""
     con.execute("create schema if not exists derived")
     storage = LakeStorage.of(lake_dir)
     if not storage.local:
-        return _register_remote_past(con, storage, snapshot_date, retention_days)
-    folders = _past_dates(lake_dir, snapshot_date, retention_days)
+        return _register_remote_past(con, storage, snapshot_date, retention_days, derived)
+    folders = _past_dates(lake_dir, snapshot_date, retention_days, derived.name)
     if not folders:
-        _empty_past(con)
+        _empty_past(con, derived)
         return 0
-    files = ", ".join(f"'{derived_dir(lake_dir) / f / '*.parquet'}'" for f in folders)
-    con.execute(f"""create or replace view {PAST_VIEW} as
+    files = ", ".join(f"'{derived_dir(lake_dir, derived.name) / f / '*.parquet'}'" for f in folders)
+    con.execute(f"""create or replace view {derived.past_view} as
         select * exclude (snapshot_date), snapshot_date
         from read_parquet([{files}], hive_partitioning = true, union_by_name = true,
                           hive_types = {{'snapshot_date': date}})""")
     return len(folders)
 
 
-def _remote_past(storage: LakeStorage, snapshot_date: date, retention_days: int | None):
+def _remote_past(storage: LakeStorage, snapshot_date: date, retention_days: int | None, name: str = SNAPSHOTS):
     """(nights, pyarrow dataset or None) of the derived partitions before ``snapshot_date`` in the window."""
     oldest = snapshot_date - timedelta(days=retention_days - 1) if retention_days else date.min
-    base = storage.path("derived", SNAPSHOTS)
+    base = storage.path("derived", name)
     nights = {day: files for day, files in published_partitions(storage, base).items()
               if oldest <= date.fromisoformat(day) < snapshot_date}
     files = [f for day_files in nights.values() for f in day_files]
@@ -90,14 +142,14 @@ def _remote_past(storage: LakeStorage, snapshot_date: date, retention_days: int 
 
 
 def _register_remote_past(con: duckdb.DuckDBPyConnection, storage: LakeStorage, snapshot_date: date,
-                          retention_days: int) -> int:
-    count, dataset = _remote_past(storage, snapshot_date, retention_days)
+                          retention_days: int, derived: Derived) -> int:
+    count, dataset = _remote_past(storage, snapshot_date, retention_days, derived.name)
     if dataset is None:
-        _empty_past(con)
+        _empty_past(con, derived)
         return 0
-    con.register(PAST_REGISTERED, dataset)
-    con.execute(f"""create or replace view {PAST_VIEW} as
-        select * exclude (snapshot_date), snapshot_date from {PAST_REGISTERED}""")
+    con.register(derived.registered, dataset)
+    con.execute(f"""create or replace view {derived.past_view} as
+        select * exclude (snapshot_date), snapshot_date from {derived.registered}""")
     return count
 
 
@@ -111,34 +163,52 @@ def attach_past(con: duckdb.DuckDBPyConnection, storage: LakeStorage) -> None:
     ((night,),) = con.execute("select max(snapshot_date) from main.build_info").fetchall()
     if night is None:
         return
-    _, dataset = _remote_past(storage, night, None)
-    if dataset is not None:
-        con.register(PAST_REGISTERED, dataset)
+    for derived in DERIVED:
+        _, dataset = _remote_past(storage, night, None, derived.name)
+        if dataset is not None:
+            con.register(derived.registered, dataset)
 
 
 def export_current(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapshot_date: date) -> Path | str:
-    """Save tonight's per-machine facts as the night's derived partition (atomic replace)."""
+    """Save tonight's per-machine facts, and every night of licence intervals this build computed, as their
+    nights' derived partitions (atomic replace each)."""
+    for night in _nights_in(con, LICENSE_INTERVALS):
+        _export(con, lake_dir, night, LICENSE_INTERVALS)
+    return _export(con, lake_dir, snapshot_date, SNAPSHOT_FACTS)
+
+
+def _nights_in(con: duckdb.DuckDBPyConnection, derived: Derived) -> list[date]:
+    schema, _, table = derived.model.partition(".")
+    exists = con.execute("select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
+                         [schema, table]).fetchall()  # fetchall: DuckDB 2 refuses new work on an unfinished result
+    if exists != [(1,)]:
+        return []
+    return [row[0] for row in con.execute(f"select distinct snapshot_date from {derived.model} order by 1").fetchall()]
+
+
+def _export(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, night: date, derived: Derived) -> Path | str:
+    rows = f"select * exclude (snapshot_date) from {derived.model} where snapshot_date = '{night.isoformat()}'"
     storage = LakeStorage.of(lake_dir)
     if not storage.local:
-        return _export_remote(con, storage, snapshot_date)
-    root = derived_dir(lake_dir)
+        return _export_remote(con, storage, night, derived, rows)
+    root = derived_dir(lake_dir, derived.name)
     staged = root / f"_staging-{uuid.uuid4().hex[:8]}"
     staged.mkdir(parents=True)
-    con.execute(f"copy (select * exclude (snapshot_date) from {CURRENT_MODEL}) "
-                f"to '{staged / 'part-0.parquet'}' (format parquet, compression zstd)")
-    target = root / f"snapshot_date={snapshot_date.isoformat()}"
+    con.execute(f"copy ({rows}) to '{staged / 'part-0.parquet'}' (format parquet, compression zstd)")
+    target = root / f"snapshot_date={night.isoformat()}"
     swap_partition(staged, target, uuid.uuid4().hex[:8])
     return target
 
 
-def _export_remote(con: duckdb.DuckDBPyConnection, storage: LakeStorage, snapshot_date: date) -> str:
-    """Stream the model to one run-tagged object in the partition, then publish it with a manifest."""
+def _export_remote(con: duckdb.DuckDBPyConnection, storage: LakeStorage, night: date, derived: Derived,
+                   rows: str) -> str:
+    """Stream the rows to one run-tagged object in the partition, then publish it with a manifest."""
     run_id = f"build-{uuid.uuid4().hex[:12]}"
-    partition = storage.path("derived", SNAPSHOTS, partition_name(snapshot_date))
-    reader = con.sql(f"select * exclude (snapshot_date) from {CURRENT_MODEL}").to_arrow_reader()
+    partition = storage.path("derived", derived.name, partition_name(night))
+    reader = con.sql(rows).to_arrow_reader()
     path = posixpath.join(partition, f"{run_file_prefix(run_id)}0.parquet")
     with pq.ParquetWriter(path, reader.schema, compression="zstd", filesystem=storage.fs) as writer:
         for batch in reader:
             writer.write_batch(batch)
     commit_partition(storage, partition, run_id)
-    return storage.url("derived", SNAPSHOTS, partition_name(snapshot_date))
+    return storage.url("derived", derived.name, partition_name(night))

@@ -3,11 +3,18 @@
 -- that day. The headline uses the central estimate: the exact hours when the clouds' timestamps pin them
 -- down, otherwise the midpoint of the bounds.
 -- Grain: one row per (machine_key, snapshot_date); snapshot_date closes the interval (the 24 h before it).
-with priced as (
+-- The price in force each night for each plan: a small table, so pricing is an equality hash join.
+with night_prices as (
+    select n.snapshot_date, p.plan, arg_max(p.hourly_price, p.effective_from) as hourly_price
+    from (select distinct snapshot_date from intermediate.int_license_intervals) as n
+    join config.price_book as p on p.effective_from <= n.snapshot_date
+    group by all
+),
+
+priced as (
     select i.*, p.hourly_price
     from intermediate.int_license_intervals as i
-    asof left join config.price_book as p
-        on p.plan = i.plan_status and i.snapshot_date >= p.effective_from
+    left join night_prices as p on p.plan = i.plan_status and p.snapshot_date = i.snapshot_date
 )
 
 select

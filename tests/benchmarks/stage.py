@@ -1,6 +1,6 @@
 """One benchmark stage in its own process, so its peak RSS is its own: prints one JSON line.
 
-    python -m tests.benchmarks.stage land|build|report|floor|pandas DATA_DIR [MACHINES] [DATE]
+    python -m tests.benchmarks.stage land|build|core|report|floor|pandas DATA_DIR [MACHINES] [DATE]
 """
 
 from __future__ import annotations
@@ -41,6 +41,41 @@ def build(data_dir: Path, machines: int, night: date) -> dict:
             "inputs_s": result.step_seconds.get("inputs"), "view_rows": result.view_rows}
 
 
+def core(data_dir: Path, machines: int, night: date) -> dict:
+    """Only the models the verdict needs (``marts.machine_edr_status`` and what it reads), built the way
+    the full build builds them: the like-for-like counterpart of the pandas baseline's single verdict."""
+    import tempfile
+
+    import duckdb
+
+    from transforms.build import _build_model, _limit_resources, _set_variables
+    from transforms.inputs import load_config_tables, load_seeds, register_raw
+    from transforms.project import SqlProject
+
+    settings, project = _settings(data_dir), SqlProject()
+    needed, todo = set(), ["marts.machine_edr_status"]
+    while todo:
+        name = todo.pop()
+        if name not in needed:
+            needed.add(name)
+            todo.extend(project.models[name].depends_on)
+    with tempfile.TemporaryDirectory(dir=data_dir) as scratch:
+        con = duckdb.connect(str(Path(scratch) / "core.duckdb"))
+        _limit_resources(con, settings, Path(scratch) / "spill")
+        _set_variables(con, settings, night)
+        load_seeds(con, project, settings)
+        load_config_tables(con, settings)
+        register_raw(con, settings.output.lake)
+        started = time.perf_counter()
+        models = [m for m in project.build_order() if m.qualified in needed]
+        for model in models:
+            _build_model(con, model)
+        seconds = time.perf_counter() - started
+        verdicts = dict(con.execute("select edr_status, count(*) from marts.machine_edr_status group by 1").fetchall())
+        con.close()
+    return {"core_s": seconds, "models": len(models), "verdicts": verdicts}
+
+
 def report(data_dir: Path, machines: int, night: date) -> dict:
     from reports.publish import write_reports
 
@@ -60,7 +95,7 @@ def pandas_verdict(data_dir: Path, machines: int, night: date) -> dict:
     return pandas_core_verdict(_settings(data_dir).output.lake_dir, night)
 
 
-STAGES = {"land": land, "build": build, "report": report, "floor": floor, "pandas": pandas_verdict}
+STAGES = {"land": land, "build": build, "core": core, "report": report, "floor": floor, "pandas": pandas_verdict}
 
 if __name__ == "__main__":
     stage, data_dir = sys.argv[1], Path(sys.argv[2])

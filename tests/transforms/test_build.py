@@ -98,3 +98,77 @@ def test_readme_view_reference_matches_the_schema():
 
     readme = Path(__file__).resolve().parents[2] / "README.md"
     assert current_block(readme) == render_views(), "run: python -m transforms.docs README.md"
+
+
+def _scale_estate(tmp_path, machines):
+    from datetime import UTC, datetime, time
+
+    from flows.demo.scale import land_scale_estate
+    from flows.lake.writer import Landing
+    from flows.settings import OutputSettings, Settings
+
+    settings = Settings(output=OutputSettings(data_dir=tmp_path))
+    landing = Landing(settings.output.lake_dir, DAY, extracted_at=datetime.combine(DAY, time(2), tzinfo=UTC))
+    land_scale_estate(landing, machines=machines)
+    landing.commit()
+    return settings
+
+
+def _verdicts(settings):
+    with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
+        return con.execute("select machine_key, edr_status, status_reason, edr_products, rule_id "
+                           "from machine_edr_status order by machine_key").fetchall()
+
+
+def test_build_memory_limit_spills_instead_of_failing_and_cleans_up(tmp_path):
+    """A memory limit far below what the estate needs in memory still gives the same verdicts (DuckDB
+    spills to the build's own folder, removed afterwards); one too small to work fails cleanly."""
+    settings = _scale_estate(tmp_path, 20_000)
+    build_database(settings, DAY)
+    unlimited = _verdicts(settings)
+    before = settings.output.database_path.stat().st_mtime_ns
+
+    small = settings.model_copy(update={"build": settings.build.model_copy(update={"memory_limit": "128MB",
+                                                                                   "threads": 1})})
+    build_database(small, DAY)
+    assert _verdicts(small) == unlimited
+    assert settings.output.database_path.stat().st_mtime_ns != before
+
+    tiny = settings.model_copy(update={"build": settings.build.model_copy(update={"memory_limit": "1MB"})})
+    before = settings.output.database_path.stat().st_mtime_ns
+    with pytest.raises(Exception, match="(?i)memory"):
+        build_database(tiny, DAY)
+    assert settings.output.database_path.stat().st_mtime_ns == before
+    assert not [p for p in settings.output.database_path.parent.iterdir() if "building" in p.name]
+
+
+def test_build_memory_limit_is_validated():
+    from pydantic import ValidationError
+
+    from flows.settings import BuildSettings
+
+    assert BuildSettings(memory_limit="2GiB").memory_limit == "2GiB"
+    for bad in ("lots", "2 GB; drop table x", "-1GB"):
+        with pytest.raises(ValidationError):
+            BuildSettings(memory_limit=bad)
+
+
+def test_tested_night_checks_only_the_night_being_built():
+    """History models re-test only tonight: a duplicate on an earlier night (tested when it was built) is
+    not reported again, one tonight is."""
+    from types import SimpleNamespace
+
+    from transforms.data_tests import generic_tests
+
+    project = SimpleNamespace(schema={"main.h": {"tested_night": "snapshot_date", "unique": ["k", "snapshot_date"],
+                                                 "columns": {"k": {"not_null": True,
+                                                                   "relationship": "main.m.k"}}}})
+    con = duckdb.connect()
+    con.execute("set variable snapshot_date = date '2026-11-28'")
+    con.execute("create table m as select 'a' as k")
+    con.execute("create table h as select * from (values ('a', date '2026-11-27'), ('a', date '2026-11-27'), "
+                "(null, date '2026-11-27'), ('zz', date '2026-11-27'), ('a', date '2026-11-28')) t(k, snapshot_date)")
+    failing = lambda: [t.name for t in generic_tests(project) if con.execute(t.sql).fetchall()]  # noqa: E731
+    assert failing() == []
+    con.execute("insert into h values ('a', date '2026-11-28'), (null, date '2026-11-28'), ('zz', date '2026-11-28')")
+    assert failing() == ["unique(main.h: k, snapshot_date)", "not_null(main.h.k)", "relationship(main.h.k -> main.m.k)"]

@@ -3,6 +3,7 @@ interval is exactly 24 h; Plan 2 costs USD 0.02 and Plan 1 USD 0.007 per server-
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, timedelta
 
 import duckdb
@@ -133,3 +134,34 @@ def test_cost_to_close_the_gap_and_plan2_overlap(tmp_path):
     overlap = con.execute("select machines, plan2_hours_mtd, plan2_cost_mtd, edr_products "
                           "from license_overlap").fetchone()
     assert overlap == (1, 24.0, 0.48, "SentinelOne Singularity")
+
+
+def test_each_night_computes_only_its_own_intervals_and_reads_earlier_ones_back(tmp_path):
+    """The nightly build prices one night: earlier nights' intervals are read from the lake, and a later
+    price change still applies to them; without the saved intervals (an upgrade, a lost folder) the
+    missing nights are computed once and the figures are the same."""
+    settings = _settings(tmp_path)
+    nights = [ec2("i-00000000000000c07"), ec2("i-00000000000000c07", state="stopped", reason="User initiated "
+                                                  f"({D1 + timedelta(days=1)} 06:00:00 GMT)"),
+              ec2("i-00000000000000c07")]
+    con = run_nights(tmp_path, nights, settings)
+    last = D1 + timedelta(days=2)
+    saved = settings.output.lake_dir / "derived" / "license_intervals"
+    assert sorted(p.name for p in saved.iterdir()) == [f"snapshot_date={D1 + timedelta(days=d)}" for d in (1, 2)]
+    assert con.execute("select distinct snapshot_date from intermediate.int_license_intervals_new").fetchall() \
+        == [(last,)]
+    incremental = con.execute("select * from license_hours order by all").fetchall()
+    con.close()
+
+    shutil.rmtree(saved)
+    build_database(settings, last)
+    with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
+        assert con.execute("select count(distinct snapshot_date) from intermediate.int_license_intervals_new"
+                           ).fetchone() == (2,)
+        assert con.execute("select * from license_hours order by all").fetchall() == incremental
+
+    repriced = _settings(tmp_path, prices=[PriceOverride(plan="p2", hourly=0.05, effective_from=D1)])
+    build_database(repriced, last)
+    with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
+        assert con.execute("select count(*) from license_hours where plan_status = 'p2' and hourly_price <> 0.05"
+                           ).fetchone() == (0,)
