@@ -131,11 +131,23 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
         steps["inputs"] = time.perf_counter() - mark
         mark = time.perf_counter()
         order = project.build_order()
-        for model in order:
-            for derived in DERIVED:  # earlier nights, registered once the model they mirror exists
-                if derived.past_view in model.sql and derived not in past_registered:
+        def ensure_past(sql: str) -> None:
+            """Register the earlier nights ``sql`` reads, once each, when the first model needs them (the
+            model they mirror, or a carried state's fallback, is built by then)."""
+            for derived in DERIVED:
+                if derived.past_view in sql and derived not in past_registered:
                     past_registered.add(derived)
+                    if derived.fallback:
+                        fallback = project.models[derived.fallback]
+                        ensure_past(fallback.sql)
+                        _build_model(con, fallback)
                     register_past(con, lake_dir, snapshot_date, settings.history.retention_days, derived)
+
+        fallbacks = {derived.fallback for derived in DERIVED if derived.fallback}
+        for model in order:
+            if model.qualified in fallbacks:
+                continue  # built by ensure_past, when the state it recomputes is first needed
+            ensure_past(model.sql)
             _build_model(con, model)
         steps["models"] = time.perf_counter() - mark
         mark = time.perf_counter()

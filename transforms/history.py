@@ -13,6 +13,7 @@ protocol (``flows.lake.storage``), and earlier nights are read as a registered `
 from __future__ import annotations
 
 import posixpath
+import shutil
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -38,6 +39,14 @@ class Derived:
 
     name: str
     model: str  # its rows are saved, one partition per snapshot_date they hold
+    # A state carried from night to night (the timeline): the whole model is saved as tonight's partition,
+    # the next build reads only the previous night's, and with none it reads ``fallback`` (a model that
+    # recomputes the state from the retained history).
+    fallback: str | None = None
+
+    @property
+    def carried(self) -> bool:
+        return self.fallback is not None
 
     @property
     def past_view(self) -> str:
@@ -50,7 +59,9 @@ class Derived:
 
 SNAPSHOT_FACTS = Derived("machine_snapshots", "intermediate.int_machine_snapshot")
 LICENSE_INTERVALS = Derived("license_intervals", "intermediate.int_license_intervals_new")
-DERIVED = (SNAPSHOT_FACTS, LICENSE_INTERVALS)
+TIMELINE = Derived("machine_timeline", "marts.machine_timeline", fallback="intermediate.int_machine_timeline_rebuilt")
+DERIVED = (SNAPSHOT_FACTS, LICENSE_INTERVALS, TIMELINE)
+CARRIED_KEEP_NIGHTS = 7  # saved timelines kept (a rebuild of one of the last nights can start from its eve)
 
 # The machine snapshots' names, used across the code base and its tests.
 SNAPSHOTS = SNAPSHOT_FACTS.name
@@ -117,6 +128,8 @@ def register_past(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapshot
     view shaped like the model, which must be built by then)."""
     con.execute("create schema if not exists derived")
     storage = LakeStorage.of(lake_dir)
+    if derived.carried:
+        return _register_carried(con, storage, snapshot_date, retention_days, derived)
     if not storage.local:
         return _register_remote_past(con, storage, snapshot_date, retention_days, derived)
     folders = _past_dates(lake_dir, snapshot_date, retention_days, derived.name)
@@ -129,6 +142,33 @@ def register_past(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapshot
         from read_parquet([{files}], hive_partitioning = true, union_by_name = true,
                           hive_types = {{'snapshot_date': date}})""")
     return len(folders)
+
+
+def _register_carried(con: duckdb.DuckDBPyConnection, storage: LakeStorage, snapshot_date: date,
+                      retention_days: int, derived: Derived) -> int:
+    """The carried state as of the previous night of history, or its recomputation (``fallback``, which the
+    caller has built) when that night's state was not saved. Returns 1 when a saved state is used."""
+    nights = [row[0] for row in con.execute(
+        f"select snapshot_date from {SAVED_NIGHTS} where dataset = ? order by 1", [SNAPSHOTS]).fetchall()]
+    previous = nights[-1].isoformat() if nights else None
+    files: list[str] = []
+    if previous and storage.local:
+        folder = derived_dir(Path(storage.root), derived.name) / partition_name(date.fromisoformat(previous))
+        files = [str(f) for f in sorted(folder.glob("*.parquet"))]
+    elif previous:
+        files = published_partitions(storage, storage.path("derived", derived.name)).get(previous, [])
+    if not files:
+        con.execute(f"create or replace view {derived.past_view} as select * from {derived.fallback}")
+        return 0
+    if storage.local:
+        listed = ", ".join(f"'{f}'" for f in files)
+        con.execute(f"create or replace view {derived.past_view} as "
+                    f"select * from read_parquet([{listed}], hive_partitioning = false)")
+    else:
+        con.register(derived.registered, partitioned_dataset(storage, files, storage.path("derived", derived.name)))
+        con.execute(f"create or replace view {derived.past_view} as "
+                    f"select * exclude (snapshot_date) from {derived.registered}")
+    return 1
 
 
 def _remote_past(storage: LakeStorage, snapshot_date: date, retention_days: int | None, name: str = SNAPSHOTS):
@@ -174,20 +214,39 @@ def export_current(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapsho
     nights' derived partitions (atomic replace each)."""
     for night in _nights_in(con, LICENSE_INTERVALS):
         _export(con, lake_dir, night, LICENSE_INTERVALS)
+    if _nights_in(con, TIMELINE, whole=True):
+        _export(con, lake_dir, snapshot_date, TIMELINE)
+        _prune_carried(lake_dir, snapshot_date, TIMELINE)
     return _export(con, lake_dir, snapshot_date, SNAPSHOT_FACTS)
 
 
-def _nights_in(con: duckdb.DuckDBPyConnection, derived: Derived) -> list[date]:
+def _prune_carried(lake_dir: Path | str, snapshot_date: date, derived: Derived) -> None:
+    """A carried state is read only from the eve of the night built: keep the last few (local lake; on
+    object storage the retention sweep removes them)."""
+    storage = LakeStorage.of(lake_dir)
+    if not storage.local:
+        return
+    oldest = snapshot_date - timedelta(days=CARRIED_KEEP_NIGHTS)
+    for folder in derived_dir(lake_dir, derived.name).glob("snapshot_date=*"):
+        if date.fromisoformat(folder.name.split("=", 1)[1]) < oldest:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _nights_in(con: duckdb.DuckDBPyConnection, derived: Derived, whole: bool = False) -> list[date]:
+    """The nights the built model holds (``whole``: whether it was built at all, as [None])."""
     schema, _, table = derived.model.partition(".")
     exists = con.execute("select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
                          [schema, table]).fetchall()  # fetchall: DuckDB 2 refuses new work on an unfinished result
     if exists != [(1,)]:
         return []
+    if whole:
+        return [None]
     return [row[0] for row in con.execute(f"select distinct snapshot_date from {derived.model} order by 1").fetchall()]
 
 
 def _export(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, night: date, derived: Derived) -> Path | str:
-    rows = f"select * exclude (snapshot_date) from {derived.model} where snapshot_date = '{night.isoformat()}'"
+    rows = (f"select * from {derived.model}" if derived.carried else
+            f"select * exclude (snapshot_date) from {derived.model} where snapshot_date = '{night.isoformat()}'")
     storage = LakeStorage.of(lake_dir)
     if not storage.local:
         return _export_remote(con, storage, night, derived, rows)

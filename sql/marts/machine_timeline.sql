@@ -1,37 +1,48 @@
--- Each machine's history as intervals of unchanged EDR status and plan (gaps and islands over the retained
--- nights, six months by default): when a status began, when it last held, for how many nights.
+-- Each machine's history as intervals of unchanged EDR status and plan: when a status began, when it last
+-- held, for how many nights. Built incrementally: the timeline saved by the previous night's build
+-- (lake/derived/machine_timeline; recomputed from the retained history when there is none, see
+-- int_machine_timeline_rebuilt) is carried forward by tonight's snapshot, so a nightly build touches one
+-- row per machine, not every retained night. Islands that ended before the retention window are dropped;
+-- one still open keeps the night it began even when that night has left the window.
 -- Grain: one row per (machine_key, valid_from).
-with ordered as (
+with previous as (
+    select machine_key, valid_from, valid_to, nights, cloud, scope_id, machine_name, edr_status, plan_status,
+        status_reason, edr_products
+    from derived.machine_timeline_past
+    where valid_to >= coalesce(
+        (select min(snapshot_date) from derived.saved_nights where dataset = 'machine_snapshots'),
+        getvariable('snapshot_date'))
+),
+
+tonight as (
     select machine_key, snapshot_date, cloud, scope_id, machine_name, edr_status, plan_status, status_reason,
-        edr_products,
-        -- a new island starts whenever status or plan differs from the machine's previous night
-        case when lag(edr_status) over w is distinct from edr_status
-                  or lag(plan_status) over w is distinct from plan_status then 1 else 0 end as starts_island
-    from marts.machine_history
-    window w as (partition by machine_key order by snapshot_date)
+        edr_products
+    from intermediate.int_machine_snapshot
+),
+
+-- A machine's last island continues tonight when its status and plan are unchanged.
+last_islands as (
+    select * from previous
+    qualify valid_from = max(valid_from) over (partition by machine_key)
+),
+
+extended as (
+    select l.machine_key, l.valid_from, t.snapshot_date as valid_to, l.nights + 1 as nights, l.cloud, l.scope_id,
+        t.machine_name, l.edr_status, l.plan_status, t.status_reason, t.edr_products
+    from last_islands as l
+    join tonight as t using (machine_key)
+    where t.edr_status is not distinct from l.edr_status and t.plan_status is not distinct from l.plan_status
 ),
 
 islands as (
-    select *, sum(starts_island) over (partition by machine_key order by snapshot_date) as island
-    from ordered
-),
-
-latest as (
-    select max(snapshot_date) as night from marts.machine_history
+    select p.* from previous as p anti join extended as e using (machine_key, valid_from)
+    union all
+    select * from extended
+    union all
+    select t.machine_key, t.snapshot_date, t.snapshot_date, 1, t.cloud, t.scope_id, t.machine_name, t.edr_status,
+        t.plan_status, t.status_reason, t.edr_products
+    from tonight as t anti join extended as e using (machine_key)
 )
 
-select
-    i.machine_key,
-    min(i.snapshot_date) as valid_from,
-    max(i.snapshot_date) as valid_to,
-    count(*) as nights,
-    any_value(i.cloud) as cloud,
-    any_value(i.scope_id) as scope_id,
-    arg_max(i.machine_name, i.snapshot_date) as machine_name,
-    any_value(i.edr_status) as edr_status,
-    any_value(i.plan_status) as plan_status,
-    arg_max(i.status_reason, i.snapshot_date) as status_reason,
-    arg_max(i.edr_products, i.snapshot_date) as edr_products,
-    max(i.snapshot_date) = any_value(l.night) as is_current
-from islands as i, latest as l
-group by i.machine_key, i.island
+select *, valid_to = getvariable('snapshot_date') as is_current
+from islands

@@ -94,3 +94,31 @@ def test_daily_trend(con):
 def test_earlier_nights_come_from_the_derived_snapshots(con):
     plan = con.execute("select sql from duckdb_views() where view_name = 'machine_snapshots_past'").fetchone()[0]
     assert "derived" in plan and "machine_snapshots" in plan
+
+
+def test_timeline_carried_forward_equals_the_timeline_recomputed_from_history(tmp_path):
+    """Each build carries the previous night's saved timeline forward by one night; with no saved timeline
+    it recomputes it from the retained snapshots. Both give the same intervals, including a machine that
+    skips a night and comes back unchanged (one interval) or changed (a new one)."""
+    settings = Settings(output=OutputSettings(data_dir=tmp_path / "data"))
+    n4 = N3 + timedelta(days=1)
+    nights = {N1: _night(protected=["vm-a", "vm-c"], bare=["vm-b"]),
+              N2: _night(protected=["vm-a"], failed=["vm-c"], bare=["vm-b"]),
+              N3: _night(protected=["vm-b"], failed=["vm-c"]),
+              n4: _night(protected=["vm-a", "vm-b"], bare=["vm-c"])}
+    for night, records in nights.items():
+        b.land(tmp_path, records, snapshot=night, settings=settings)
+        build_database(settings, night)
+    saved = settings.output.lake_dir / "derived" / "machine_timeline"
+    assert sorted(p.name for p in saved.iterdir()) == [f"snapshot_date={n}" for n in nights]
+    query = "select * exclude (machine_key) from machine_timeline order by machine_name, valid_from"
+    with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
+        carried = con.execute(query).fetchall()
+        vm_a = con.execute("select valid_from, valid_to, nights, is_current from machine_timeline "
+                           "where machine_name = 'vm-a'").fetchall()
+    assert vm_a == [(N1, n4, 3, True)]
+
+    shutil.rmtree(saved)
+    build_database(settings, n4)
+    with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
+        assert con.execute(query).fetchall() == carried
