@@ -6,11 +6,6 @@ with latest as (
     select max(snapshot_date) as day from marts.license_hours
 ),
 
-month_rows as (
-    select h.* from marts.license_hours as h, latest as l
-    where date_trunc('month', h.snapshot_date) = date_trunc('month', l.day) and h.plan_status in ('p1', 'p2')
-),
-
 seat as (
     select p.plan, coalesce(s.monthly_price, p.hourly_price * 730) as seat_price
     from (
@@ -20,13 +15,11 @@ seat as (
     left join config.seat_prices as s using (plan)
 ),
 
+-- The month to date per plan, as the cost summary counted it (machines with billable hours this month).
 by_plan as (
-    select r.plan_status as plan,
-        count(distinct r.machine_key) filter (where r.billable_hours > 0) as machines,
-        sum(r.billable_hours) as billable_hours,
-        sum(r.cost) as hourly_cost_mtd
-    from month_rows as r
-    group by 1
+    select dimension_value as plan, machines, billable_hours, cost as hourly_cost_mtd
+    from marts.license_cost_summary
+    where period = 'month_to_date' and dimension = 'plan' and dimension_value in ('p1', 'p2')
 ),
 
 projected as (
