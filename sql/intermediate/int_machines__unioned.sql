@@ -49,21 +49,23 @@ unioned as (
 -- OS keywords match whole words of the hint, with '_' and '-' as separators too (image offers such as
 -- 'fortinet_fortigate-vm_v5'); two-word keywords ('red hat') match adjacent words. Words and word pairs
 -- are joined to the keywords by equality: a hash join, not a regular expression per machine and keyword.
+-- Each distinct hint is matched once (an estate has a few hundred, however many machines share them).
 words as (
-    select machine_key, string_split_regex(os_hint, '[^a-z0-9]+') as w from unioned
+    select os_hint, string_split_regex(os_hint, '[^a-z0-9]+') as w
+    from (select distinct os_hint from unioned where os_hint is not null)
 ),
 
 tokens as (
-    select machine_key, unnest(w) as token from words
+    select os_hint, unnest(w) as token from words
     union all
-    select machine_key, unnest(list_transform(range(1, len(w)), lambda i: w[i] || ' ' || w[i + 1])) from words
+    select os_hint, unnest(list_transform(range(1, len(w)), lambda i: w[i] || ' ' || w[i + 1])) from words
 ),
 
 os_matches as (
-    select t.machine_key, f.os_family, f.os_supported
+    select t.os_hint, f.os_family, f.os_supported
     from tokens as t
     join seeds.os_families as f on f.keyword = t.token
-    qualify row_number() over (partition by t.machine_key order by f._row) = 1
+    qualify row_number() over (partition by t.os_hint order by f._row) = 1
 ),
 
 arc_links as (
@@ -104,7 +106,7 @@ select
     u.carried_from,
     u.snapshot_date
 from unioned as u
-left join os_matches as o using (machine_key)
+left join os_matches as o on o.os_hint = u.os_hint
 left join seeds.power_states as p
     on p.cloud = u.power_vocabulary and p.provider_state = u.provider_power_state
 left join arc_links as a using (machine_key)
