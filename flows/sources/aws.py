@@ -54,12 +54,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from functools import cache, partial
 from typing import Any
 
 import boto3
 import botocore.loaders
 import botocore.session
+import botocore.utils
 from botocore.config import Config
 from botocore.credentials import (
     AssumeRoleCredentialFetcher,
@@ -214,9 +216,25 @@ def _new_session(region: str, provider: CredentialProvider | None = None) -> bot
     models: parsing them again for every job would cost ~0.3 s of CPU per job (EC2's model is large)."""
     core = botocore.session.Session()
     core.register_component("data_loader", _loader())
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
     if provider is not None:
         core.register_component("credential_provider", CredentialResolver([provider]))
     return boto3.Session(botocore_session=core, region_name=region)
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """botocore's timestamp parser without dateutil for the extended ISO-8601 strings with a zone that AWS
+    sends (``2026-11-26T02:00:00.000Z``): the same instant, from ``datetime.fromisoformat``. dateutil took
+    a fifth of the connector's CPU (an EC2 instance carries several timestamps). Anything else (epoch
+    numbers, RFC 822, a string without a zone) goes to botocore's own parser."""
+    if isinstance(value, str) and value[4:5] == "-" and "T" in value:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed
+    return botocore.utils.parse_timestamp(value)
 
 
 @cache

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.utils
 import duckdb
 import pyarrow.parquet as pq
 import pytest
@@ -400,6 +401,29 @@ def test_inventory_shard_settings_are_validated() -> None:
     for bad in ({"inventory_shard_size": 0}, {"inventory_max_shards": 0}, {"inventory_shard_size": "many"}):
         with pytest.raises(ValidationError):
             AwsSettings(**bad)
+
+
+# ------------------------------------------------------------------------------------------- timestamps
+
+@pytest.mark.parametrize("value", [
+    "2026-11-26T02:00:00.000Z", "2026-11-26T02:00:00Z", "2026-11-26T02:00:00.123456+02:00",
+    "2026-11-26T02:00:00.1234567Z", "2026-11-26T02:00:00", "1764120000", "Wed, 26 Nov 2026 02:00:00 GMT",
+    1764120000.5, 1764120000,
+])
+def test_timestamps_parse_as_botocore_parses_them(value: Any) -> None:
+    ours, botocores = aws.parse_timestamp(value), botocore.utils.parse_timestamp(value)
+    assert (ours, str(ours), ours.utcoffset()) == (botocores, str(botocores), botocores.utcoffset())
+
+
+def test_the_fast_timestamp_parser_lands_what_botocores_lands(estate: Estate, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    config = settings(accounts=[estate.accounts["A"]])
+    run(config, tmp_path / "ours")
+    monkeypatch.setattr(aws, "parse_timestamp", botocore.utils.parse_timestamp)
+    run(config, tmp_path / "botocore")
+    assert rows(tmp_path / "ours", "aws__ec2_instances")[0]["launch_time"] is not None
+    for dataset in aws.DATASETS:
+        assert _landed(tmp_path / "ours", dataset) == _landed(tmp_path / "botocore", dataset), dataset
 
 
 # ------------------------------------------------------------------------------------------- settings
