@@ -12,10 +12,12 @@ recorded and the landing committed (the flow's ``land``). Per cloud it reports j
 requests, pages, rows and rejected rows (from the committed ``extract_runs``), its wall time (its planning,
 then from its first job's start to its last job's end; the clouds overlap when there are several workers)
 and its busy time (the sum of its jobs' durations), then totals, requests per machine and this process's
-peak RSS. With several
-``--workers`` values the same seeded fakes serve one run per value and the speed-up over the first is
-printed. One-time costs (imports, SDK service models) are paid by a warm-up before the first run, so
-that the comparison measures concurrency, not a cold start.
+peak RSS, and the CPU time the extractor's process and the fakes' process used (with the load average: this
+machine's other work slows both down). With several ``--workers`` values the same seeded fakes serve one run
+per value and the speed-up over the first is printed, with two upper bounds that say what limits it: the
+jobs' sizes (is the work divisible?) and the extractor's CPU time (see ``bounds``). One-time costs (imports,
+SDK service models) are paid by a warm-up before the first run, so that the comparison measures concurrency,
+not a cold start.
 
 The fakes (moto for EC2/STS, the SSM, Azure and Cloud Asset fakes; see ``tests.e2e.fake_clouds``) run in a
 child process, so that their CPU does not compete with the extractor's for this process's GIL and their
@@ -32,6 +34,7 @@ import argparse
 import importlib
 import json
 import multiprocessing
+import os
 import resource
 import sys
 import tempfile
@@ -69,10 +72,13 @@ def serve_fakes(conn: Any, machines: int, seed: int, snapshot_date: date, latenc
             "records": dict(clouds.loaded),
             "seeding_s": time.perf_counter() - started,
         })
+        cpu = time.process_time()
         while (message := conn.recv()) != "stop":
-            if message == "served":  # requests the fakes answered since the last ask
+            if message == "served":  # requests the fakes answered (and CPU they used) since the last ask
                 served = {"azure": len(clouds.azure.requests), "gcp": len(clouds.cloudasset.requests),
-                          "aws_ssm_and_sts": sum(clouds.ssm.calls.values())}
+                          "aws_ssm_and_sts": sum(clouds.ssm.calls.values()),
+                          "cpu_s": round(time.process_time() - cpu, 1)}
+                cpu = time.process_time()
                 for fake in (clouds.azure, clouds.cloudasset, clouds.ssm):
                     fake.reset()
                 conn.send(served)
@@ -169,7 +175,7 @@ def extract(settings: Settings, snapshot_date: date) -> dict[str, Any]:
     """Plan and extract every cloud on one pool of ``runner.max_workers`` threads, land, commit; the figures."""
     landing = Landing(settings.output.lake_dir, snapshot_date)
     ref = LandingRef(settings.output.lake_dir, snapshot_date, landing.run_id)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     planning: dict[str, tuple[float, float]] = {}
     with ThreadPoolExecutor(settings.runner.max_workers) as pool:
         futures = []
@@ -195,7 +201,10 @@ def extract(settings: Settings, snapshot_date: date) -> dict[str, Any]:
                                 plan_s=round(plan_s, 2), wall_s=round(plan_s + span, 2),
                                 busy_s=round(sum(j.finished - j.started for j in jobs), 2))
     return {"clouds": per_cloud, "extract_s": round(extracted - started, 2), "land_s": round(finished - extracted, 2),
-            "wall_s": round(finished - started, 2), "peak_rss_mb": _peak_rss_mb()}
+            "wall_s": round(finished - started, 2), "cpu_s": round(time.process_time() - cpu, 1),
+            "busy_s": round(sum(j.finished - j.started for j in done), 2),
+            "longest_job_s": round(max((j.finished - j.started for j in done), default=0.0), 2),
+            "peak_rss_mb": _peak_rss_mb()}
 
 
 def _extract_runs(lake: Path, snapshot_date: date) -> dict[str, dict[str, Any]]:
@@ -245,6 +254,21 @@ def print_run(run: dict[str, Any], workers: int, latency_ms: float) -> None:
     t = run["total"]
     print(f"{'total':<6} {_jobs(t):>9} {t['requests']:>9,} {t['requests_per_machine']:>9.3f} {t['pages']:>7,} "
           f"{t['rows']:>9,} {t['rejected_rows']:>8} {t['failed_outcomes']:>6} {run['wall_s']:>8.1f}")
+    print(f"CPU: extractor {run['cpu_s']:.1f} s (all its threads share one interpreter lock), fake clouds "
+          f"{run['served_by_fakes']['cpu_s']:.1f} s; load average {run['load_average']}")
+
+
+def bounds(base: dict[str, Any], run: dict[str, Any]) -> dict[str, float]:
+    """What limits a run's speed-up over ``base`` (a run on fewer workers, normally one):
+
+    * ``jobs``: how divisible the work is. On ``w`` workers the run lasts at least its jobs' total time
+      over ``w``, and at least its longest job (times measured in ``base``, where jobs do not compete).
+    * ``cpu``: the extractor's CPU. Its threads share one interpreter lock, so the run lasts at least the
+      CPU time it used (``cpu_s``, which grows with contention), whatever the number of workers."""
+    outside_jobs = max(0.0, base["wall_s"] - base["busy_s"] / base["workers"])  # planning, committing
+    shortest = max(base["busy_s"] / run["workers"], base["longest_job_s"]) + outside_jobs
+    return {"jobs": round(base["wall_s"] / max(shortest, 1e-9), 2),
+            "cpu": round(base["wall_s"] / max(run["cpu_s"], 1e-9), 2)}
 
 
 def _jobs(figures: dict[str, Any]) -> str:
@@ -272,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "machines": args.machines, "seed": args.seed, "latency_ms": args.latency_ms, "snapshot_date": str(SNAPSHOT),
         "machines_per_cloud": ready["machines_per_cloud"], "records_served": ready["records"],
-        "seeding_s": round(ready["seeding_s"], 1), "runs": [],
+        "seeding_s": round(ready["seeding_s"], 1), "cpus": os.cpu_count(), "runs": [],
     }
     root = Path(args.data_dir or tempfile.mkdtemp(prefix="edrcov-bench-"))
     try:
@@ -284,15 +308,19 @@ def main(argv: list[str] | None = None) -> int:
                 run = summarize(extract(settings, SNAPSHOT), args.machines, ready["machines_per_cloud"])
                 run["workers"] = workers
                 run["served_by_fakes"] = fakes.served()
+                run["load_average"] = " ".join(f"{load:.2f}" for load in os.getloadavg())
                 results["runs"].append(run)
                 print_run(run, workers, args.latency_ms)
     finally:
         results["fakes_peak_rss_mb"] = fakes.stop()["peak_rss_mb"]
     base = results["runs"][0]
     results["speedup"] = {str(run["workers"]): round(base["wall_s"] / run["wall_s"], 2) for run in results["runs"]}
+    results["speedup_bounds"] = {str(run["workers"]): bounds(base, run) for run in results["runs"]}
     if len(results["runs"]) > 1:
         print("\nspeed-up over workers=" + str(base["workers"]) + ": " + ", ".join(
-            f"{w} workers x{s}" for w, s in results["speedup"].items()))
+            f"{w} workers x{s} (at most x{results['speedup_bounds'][w]['jobs']} from the jobs' sizes, "
+            f"x{results['speedup_bounds'][w]['cpu']} from the extractor's CPU)"
+            for w, s in results["speedup"].items() if w != str(base["workers"])))
     print(f"fake clouds process peak RSS {results['fakes_peak_rss_mb']:.0f} MB; data under {root}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
