@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
@@ -90,11 +91,28 @@ class ModelError(RuntimeError):
     """A model failed to build; the message names its file."""
 
 
+NIGHT_BY_NIGHT = re.compile(r"^-- night by night: (\w+\.\w+)", re.MULTILINE)
+
+
 def _build_model(con: duckdb.DuckDBPyConnection, model: Model) -> None:
+    """``create or replace`` the model. A model whose header says ``-- night by night: <model>`` is
+    evaluated once per ``snapshot_date`` of that model, with the variable ``computing_night`` set (NULL
+    otherwise), and the nights appended: a catch-up of many nights then needs one night's memory."""
     con.execute(f"create schema if not exists {model.layer}")
     body = model.sql.strip().rstrip(";")
+    per_night = NIGHT_BY_NIGHT.search(model.sql)
     try:
-        con.execute(f"create or replace {model.materialization} {model.qualified} as {body}")
+        if not per_night:
+            con.execute(f"create or replace {model.materialization} {model.qualified} as {body}")
+            return
+        nights = [row[0] for row in con.execute(
+            f"select distinct snapshot_date from {per_night.group(1)} order by 1").fetchall()]
+        con.execute("set variable computing_night = null::date")
+        con.execute(f"create or replace table {model.qualified} as select * from ({body}) where false")
+        for night in nights:
+            con.execute("set variable computing_night = ?", [night])
+            con.execute(f"insert into {model.qualified} {body}")
+        con.execute("reset variable computing_night")
     except duckdb.Error as exc:
         raise ModelError(f"sql/{model.layer}/{model.path.name}: {exc}") from exc
 

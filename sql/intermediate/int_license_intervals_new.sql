@@ -3,27 +3,14 @@
 -- state-transition time, GCP lastStartTimestamp/lastStopTimestamp, creation times). Every estimate has a low
 -- and a high bound; when the timestamps pin the hours down both are equal ("exact"), otherwise the central
 -- estimate is the midpoint ("bounded"). A machine stopped at both ends with no start inside is taken as off.
--- Only the nights whose intervals the lake does not hold yet are computed here (tonight; after an upgrade
--- or a gap, each missing night once): the build saves them to lake/derived/license_intervals and
--- int_license_intervals reads the earlier ones back, so a nightly build prices one night, not the month.
+-- Only the nights whose intervals the lake does not hold yet are computed here (int_license_nights): the
+-- build saves them to lake/derived/license_intervals and int_license_intervals reads the earlier ones
+-- back, so a nightly build prices one night, not the month.
+-- night by night: intermediate.int_license_nights (the build runs it once per night, see transforms/build.py)
 -- Grain: one row per (machine_key, snapshot_date), snapshot_date being the interval's closing night.
-with nights as (
-    select snapshot_date, min(snapshot_at) as snapshot_at from marts.machine_history group by 1
-),
-
-intervals as (
-    select lag(snapshot_date) over w as prev_date, lag(snapshot_at) over w as t0,
-        snapshot_date, snapshot_at as t1
-    from nights
-    window w as (order by snapshot_date)
-),
-
-to_compute as (
-    select * from intervals
-    where prev_date is not null
-        and snapshot_date not in (
-            select snapshot_date from derived.saved_nights where dataset = 'license_intervals'
-        )
+with to_compute as (
+    select * from intermediate.int_license_nights
+    where snapshot_date = coalesce(getvariable('computing_night'), snapshot_date)
 ),
 
 -- Each machine seen at either end of an interval: its row at the closing night and at the opening night,
