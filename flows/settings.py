@@ -105,6 +105,15 @@ class DemoSettings(Section):
     scale_threshold: int = Field(20_000, ge=10)
 
 
+class BuildSettings(Section):
+    """Resources the DuckDB build may use. The memory limit bounds DuckDB's buffer pool: beyond it joins
+    and aggregates spill to a temporary folder next to the database instead of growing the process, so a
+    million-machine estate builds within about 1.5 GiB of RSS (raise it on a bigger machine for speed)."""
+
+    memory_limit: str = Field("1400MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    threads: int | None = Field(None, ge=1, le=1024)  # None: every core
+
+
 class HistorySettings(Section):
     retention_days: int = Field(180, ge=2, le=3650)  # snapshots kept (Defender's machine timeline: six months)
 
@@ -255,6 +264,7 @@ class Settings(Section):
     exemptions: ExemptionSettings = ExemptionSettings()
     demo: DemoSettings = DemoSettings()
     history: HistorySettings = HistorySettings()
+    build: BuildSettings = BuildSettings()
     licensing: LicensingSettings = LicensingSettings()
     email: EmailSettings = EmailSettings()
     reports: ReportSettings = ReportSettings()
