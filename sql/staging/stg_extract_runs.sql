@@ -1,5 +1,6 @@
 -- Outcome of every (source, scope, dataset) extraction, as landed by each run.
--- Grain: one row per (snapshot_date, run_id, source, scope, dataset).
+-- Grain: one row per (snapshot_date, run_id, source, scope, dataset) job; an AWS region whose SSM inventory is
+-- read in shards has one row per shard for aws__ssm_applications and aws__ssm_services (same scope).
 select
     snapshot_date,
     run_id,
