@@ -113,9 +113,7 @@ def register_saved_nights(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, 
             nights = [folder.split("=", 1)[1] for folder in _past_dates(lake_dir, snapshot_date, retention_days,
                                                                           derived.name)]
         else:
-            oldest = snapshot_date - timedelta(days=retention_days - 1)
-            nights = [day for day in published_partitions(storage, storage.path("derived", derived.name))
-                      if oldest <= date.fromisoformat(day) < snapshot_date]
+            nights = list(_remote_nights(storage, derived.name, snapshot_date, retention_days))
         rows += [(derived.name, date.fromisoformat(night)) for night in nights]
     con.execute(f"create or replace table {SAVED_NIGHTS} (dataset varchar, snapshot_date date)")
     if rows:
@@ -171,12 +169,18 @@ def _register_carried(con: duckdb.DuckDBPyConnection, storage: LakeStorage, snap
     return 1
 
 
+def _remote_nights(storage: LakeStorage, name: str, snapshot_date: date,
+                   retention_days: int | None) -> dict[str, list[str]]:
+    """The published derived partitions (night -> files) before ``snapshot_date`` in the window."""
+    oldest = snapshot_date - timedelta(days=retention_days - 1) if retention_days else date.min
+    return {day: files for day, files in published_partitions(storage, storage.path("derived", name)).items()
+            if oldest <= date.fromisoformat(day) < snapshot_date}
+
+
 def _remote_past(storage: LakeStorage, snapshot_date: date, retention_days: int | None, name: str = SNAPSHOTS):
     """(nights, pyarrow dataset or None) of the derived partitions before ``snapshot_date`` in the window."""
-    oldest = snapshot_date - timedelta(days=retention_days - 1) if retention_days else date.min
     base = storage.path("derived", name)
-    nights = {day: files for day, files in published_partitions(storage, base).items()
-              if oldest <= date.fromisoformat(day) < snapshot_date}
+    nights = _remote_nights(storage, name, snapshot_date, retention_days)
     files = [f for day_files in nights.values() for f in day_files]
     return len(nights), (partitioned_dataset(storage, files, base) if files else None)
 
