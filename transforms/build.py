@@ -39,6 +39,7 @@ class BuildResult:
     seconds: float
     view_rows: dict[str, int] = field(default_factory=dict)
     step_seconds: dict[str, float] = field(default_factory=dict)
+    model_seconds: dict[str, float] = field(default_factory=dict)  # where a slow build spends its time
 
 
 class NoSnapshotError(RuntimeError):
@@ -135,6 +136,7 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
     building = target.with_name(f".{target.name}.building-{uuid.uuid4().hex[:8]}")
     started = time.perf_counter()
     steps: dict[str, float] = {}
+    model_seconds: dict[str, float] = {}
     spill_dir = building.with_name(f"{building.name}.spill")  # this build's own: builds may overlap
     con = duckdb.connect(str(building))
     past_registered: set = set()
@@ -166,16 +168,22 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
             if model.qualified in fallbacks:
                 continue  # built by ensure_past, when the state it recomputes is first needed
             ensure_past(model.sql)
+            model_started = time.perf_counter()
             _build_model(con, model)
+            model_seconds[model.qualified] = time.perf_counter() - model_started
         steps["models"] = time.perf_counter() - mark
         mark = time.perf_counter()
         tests_run = run_data_tests(con, project)
         steps["data_tests"] = time.perf_counter() - mark
+        mark = time.perf_counter()
         export_current(con, lake_dir, snapshot_date)
+        steps["export"] = time.perf_counter() - mark
+        mark = time.perf_counter()
         views = publish_views(con, project)
         _write_build_info(con, snapshot_date, settings)
         view_rows = {v: con.execute(f"select count(*) from main.{v}").fetchone()[0] for v in views}
         con.execute("checkpoint")
+        steps["publish"] = time.perf_counter() - mark
     except BaseException:
         con.close()
         building.unlink(missing_ok=True)
@@ -188,4 +196,5 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
     seconds = time.perf_counter() - started
     log.info("built %s for %s: %d models, %d data tests in %.1fs", target, snapshot_date, len(order),
              tests_run, seconds)
-    return BuildResult(target, snapshot_date, len(order), tests_run, seconds, view_rows, steps)
+    return BuildResult(target, snapshot_date, len(order), tests_run, seconds, view_rows, steps,
+                       model_seconds)

@@ -19,18 +19,7 @@ select
     s.edr_status,
     s.status_reason,
     s.edr_products,
-    -- Only a third-party product protects it: Plan 2 pays for an MDE licence this machine does not use.
-    -- (Defender's own "EDR installed" assessment does not say which product, so it proves neither.)
-    s.edr_status = 'protected'
-        and exists (
-            select 1 from intermediate.int_edr_evidence as e
-            where e.machine_key = s.machine_key and e.is_fresh and e.health = 'healthy'
-                and e.product_id not in ('mde', 'defender_reported')
-        )
-        and not exists (
-            select 1 from intermediate.int_edr_evidence as e
-            where e.machine_key = s.machine_key and e.is_fresh and e.health = 'healthy' and e.product_id = 'mde'
-        ) as third_party_edr_only,
+    s.third_party_edr_only,
     s.exemption_expires,
     s.exemption_active,
     m.created_at,

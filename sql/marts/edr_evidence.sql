@@ -1,19 +1,20 @@
--- Every piece of EDR evidence found per machine, with the catalogue rule that recognised it.
+-- Every piece of EDR evidence found per machine, with the catalogue rule that recognised it: the public
+-- face of int_edr_evidence, which already carries each machine's cloud and snapshot.
 -- Grain: one row per (machine_key, evidence_source, rule_id, matched_value, via).
+-- materialized: view (millions of rows at scale: a second copy would only cost build time and disk)
 select
-    e.machine_key,
-    m.cloud,
-    e.product_id,
-    e.product_name,
-    e.evidence_source,
-    e.evidence_kind,
-    e.rule_id,
-    e.matched_value,
-    e.health,
-    e.health_detail,
-    e.observed_at,
-    e.via,
-    e.is_fresh,
-    m.snapshot_date
-from intermediate.int_edr_evidence as e
-join intermediate.int_machines__unioned as m using (machine_key)
+    machine_key,
+    cloud,
+    product_id,
+    product_name,
+    evidence_source,
+    evidence_kind,
+    rule_id,
+    matched_value,
+    health,
+    health_detail,
+    observed_at,
+    via,
+    is_fresh,
+    snapshot_date
+from intermediate.int_edr_evidence

@@ -3,19 +3,27 @@
 -- exemption -> exempt; an EDR found but failed -> unhealthy; evidence unreadable (source failed, no or
 -- stale inventory) -> unknown; otherwise, with fresh complete evidence and no EDR -> not_installed.
 -- Grain: one row per machine_key.
-with machines as (
-    select * from intermediate.int_machines__unioned
+with fresh_evidence as (
+    -- rowid identifies the row within this build, so the decisive row is carried as one integer and its
+    -- details fetched once at the end.
+    select e.rowid as evidence_row, e.machine_key, e.product_id, e.product_name, e.health,
+        -- The order that picks a decisive row, newest first then by rule id, packed into one integer so
+        -- that picking is a plain arg_min (aggregates keyed on structs were the build's slowest step):
+        -- bits 14..55 hold 2^42 - epoch milliseconds (a missing time sorts last), bits 0..13 the rule's rank.
+        (((1::bigint << 42) - coalesce(epoch_ms(e.observed_at), 0)) << 14) | r.rule_rank as newest_first
+    from intermediate.int_edr_evidence as e
+    join (
+        select rule_id, dense_rank() over (order by rule_id) as rule_rank
+        from (select distinct rule_id from intermediate.int_edr_evidence)
+    ) as r using (rule_id)
+    where e.is_fresh
 ),
 
-fresh_evidence as (
-    select * from intermediate.int_edr_evidence where is_fresh
-),
-
--- Per (machine, product): its health, and the rows that could explain the verdict. The decisive row
--- of a machine is a healthy row of a healthy product when there is one (protected), else a failed row
--- (unhealthy), newest first, then by rule id. Each product offers its best healthy row and its best row
--- overall under that order, so that the machine's choice below is one more aggregate, not a window
--- over every piece of evidence.
+-- Per (machine, product): its health, and the rows that could explain the verdict. The decisive row of a
+-- machine is a healthy row of a healthy product when there is one (protected), else a failed row
+-- (unhealthy), else a pending one, newest first, then by rule id. Each product offers its best healthy
+-- row and its best row overall under that order (failed rows first), so that the machine's choice below
+-- is one more aggregate, not a window over every piece of evidence.
 products as (
     select machine_key, product_id, any_value(product_name) as product_name,
         case
@@ -23,24 +31,13 @@ products as (
             when bool_or(health = 'healthy') then 'healthy'
             else 'pending'
         end as product_health,
-        arg_min(
-            {'evidence_source': evidence_source, 'rule_id': rule_id, 'observed_at': observed_at,
-             'health': health, 'evidence_kind': evidence_kind},
-            {'newest': coalesce(-epoch_us(observed_at), 9223372036854775807), 'rule_id': rule_id}
-        ) filter (where health = 'healthy') as best_healthy_row,
-        arg_min(
-            {'evidence_source': evidence_source, 'rule_id': rule_id, 'observed_at': observed_at,
-             'health': health, 'evidence_kind': evidence_kind},
-            {'failed_first': health <> 'failed', 'newest': coalesce(-epoch_us(observed_at), 9223372036854775807),
-             'rule_id': rule_id}
-        ) as best_row
+        bool_or(health = 'healthy') as has_healthy_row,
+        arg_min(evidence_row, newest_first) filter (where health = 'healthy') as best_healthy_row,
+        min(newest_first) filter (where health = 'healthy') as best_healthy_order,
+        arg_min(evidence_row, ((health <> 'failed')::bigint << 57) | newest_first) as best_row,
+        min(((health <> 'failed')::bigint << 57) | newest_first) & ((1::bigint << 57) - 1) as best_order
     from fresh_evidence
     group by all
-),
-
-product_candidates as (
-    select *, case when product_health = 'healthy' then best_healthy_row else best_row end as candidate
-    from products
 ),
 
 product_summary as (
@@ -51,24 +48,29 @@ product_summary as (
             as healthy_products,
         array_to_string(list_sort(list(product_name) filter (where product_health <> 'healthy')), ', ')
             as failing_products,
-        arg_min(candidate, {
-            'rank': case when product_health = 'healthy' then 0 when candidate.health = 'failed' then 1 else 2 end,
-            'newest': coalesce(-epoch_us(candidate.observed_at), 9223372036854775807),
-            'rule_id': candidate.rule_id
-        }) as decisive
-    from product_candidates
+        -- Only a third-party product is healthy: Plan 2 pays for an MDE licence this machine does not use.
+        -- (Defender's own "EDR installed" assessment does not say which product, so it proves neither.)
+        bool_or(has_healthy_row and product_id not in ('mde', 'defender_reported'))
+            and not bool_or(has_healthy_row and product_id = 'mde') as third_party_healthy_only,
+        arg_min(
+            case when product_health = 'healthy' then best_healthy_row else best_row end,
+            (case product_health when 'healthy' then 0 when 'failed' then 1 else 2 end::bigint << 58)
+                | case when product_health = 'healthy' then best_healthy_order else best_order end
+        ) as decisive_row
+    from products
     group by all
 ),
 
 decisive_evidence as (
-    select machine_key, decisive.evidence_source, decisive.rule_id, decisive.observed_at, decisive.health,
-        decisive.evidence_kind
-    from product_summary
+    select ps.*, e.evidence_source, e.rule_id, e.observed_at, e.health as decisive_health,
+        e.evidence_kind as decisive_kind
+    from product_summary as ps
+    join intermediate.int_edr_evidence as e on e.rowid = ps.decisive_row
 ),
 
 failed_scopes as (
     select distinct m.machine_key
-    from machines as m
+    from intermediate.int_machines__unioned as m
     join intermediate.int_scope_failures as f
         -- A failed scope may be a wildcard ("123456789012/*": every region of an account; "*": all).
         on f.cloud = m.cloud
@@ -78,10 +80,11 @@ failed_scopes as (
 decided as (
     select
         m.*,
-        ps.has_healthy_edr,
-        ps.has_failing_edr,
-        ps.healthy_products,
-        ps.failing_products,
+        de.has_healthy_edr,
+        de.has_failing_edr,
+        de.healthy_products,
+        de.failing_products,
+        de.third_party_healthy_only,
         inv.inventory_fresh,
         inv.inventory_gap,
         inv.inventory_source,
@@ -93,10 +96,9 @@ decided as (
         de.evidence_source,
         de.rule_id,
         de.observed_at,
-        de.health as decisive_health,
-        de.evidence_kind as decisive_kind
-    from machines as m
-    left join product_summary as ps using (machine_key)
+        de.decisive_health,
+        de.decisive_kind
+    from intermediate.int_machines__unioned as m
     left join intermediate.int_machine_inventory as inv using (machine_key)
     left join intermediate.int_machine_exemptions as ex using (machine_key)
     left join failed_scopes as fs using (machine_key)
@@ -140,6 +142,7 @@ select
         else coalesce(d.inventory_gap, 'no_inventory')
     end as status_reason,
     coalesce(d.healthy_products, d.failing_products) as edr_products,
+    coalesce(d.has_healthy_edr and d.os_supported and d.third_party_healthy_only, false) as third_party_edr_only,
     d.evidence_source,
     d.rule_id,
     d.observed_at,

@@ -1,5 +1,7 @@
 -- Every server of the estate at the snapshot, across Azure (VMs and Arc), AWS and GCP, counted once.
 -- Grain: one row per machine_key.
+-- materialized: view (a projection of int_machines__unioned: a second million-row copy would only cost
+-- build time and disk)
 select
     machine_key,
     cloud,
