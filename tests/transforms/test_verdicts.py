@@ -236,3 +236,29 @@ def test_freebsd_reported_as_linux_is_not_applicable(tmp_path):
     vm = b.azure_vm("bsd-1", os_type="Linux", os_name="freebsd")
     con = build(tmp_path, {"azure__virtual_machines": [(vm, {})]})
     assert status(con, "bsd-1")[:2] == ("not_applicable", "unsupported_os")
+
+
+def test_decisive_evidence_prefers_a_healthy_product_and_names_third_party_only_protection(tmp_path):
+    """A failed MDE next to a healthy CrowdStrike: protected by CrowdStrike (its own row decides, not the
+    newer failed extension), and third-party only. With MDE healthy too, the newest healthy row decides and
+    the machine is not third-party only. A product with both a failed and a healthy row counts as failed."""
+    failed_mde, both = b.azure_vm("mixed-1"), b.azure_vm("mixed-2")
+    flapping = b.azure_vm("flap-1")
+    records = {"azure__virtual_machines": [(failed_mde, {}), (both, {}), (flapping, {})],
+               "azure__machine_extensions": [(b.extension(failed_mde, state="Failed"), {}),
+                                             (b.extension(both), {})],
+               "azure__change_tracking": [
+                   (b.ct_row(failed_mde, software="CrowdStrike Windows Sensor"), {}),
+                   (b.ct_row(both, software="CrowdStrike Windows Sensor"), {}),
+                   (b.ct_row(flapping, software="CrowdStrike Windows Sensor"), {}),
+                   (b.ct_row(flapping, service="CSFalconService", state="Stopped"), {})]}
+    con = build(tmp_path, records)
+    rows = dict((r[0], r[1:]) for r in con.execute(
+        "select machine_name, edr_status, edr_products, evidence_source, rule_id, third_party_edr_only "
+        "from machine_edr_status").fetchall())
+    assert rows["mixed-1"] == ("protected", "CrowdStrike Falcon", "azure_change_tracking",
+                               "crowdstrike.windows.software.1", True)
+    assert rows["mixed-2"] == ("protected", "CrowdStrike Falcon, Microsoft Defender for Endpoint",
+                               "azure_extension", "mde.windows.extension.1", False)
+    assert rows["flap-1"] == ("unhealthy", "CrowdStrike Falcon", "azure_change_tracking",
+                              "crowdstrike.windows.service.1", False)
