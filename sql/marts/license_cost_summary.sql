@@ -8,49 +8,65 @@ with latest as (
 ),
 
 month_rows as (
-    select h.*, h.snapshot_date = l.day as is_latest,
-        h.snapshot_date > l.day - 7 as in_last_week,
-        cast(date_trunc('month', l.day) as date) as month_start,
-        day(last_day(l.day)) as days_in_month
+    select h.*
     from marts.license_hours as h, latest as l
     where date_trunc('month', h.snapshot_date) = date_trunc('month', l.day)
 ),
 
+-- The month's rows reduced before the six dimensions are cut, so that the work does not multiply by the
+-- nights retained: sums per night and combination of dimension values (a few thousand rows whatever the
+-- estate), and, for the distinct-machine counts, one row per billed machine and combination.
+parts as (
+    select snapshot_date, null::varchar as machine_key, cloud, scope_id, plan_status, owner, edr_status,
+        null::boolean as billed_on_latest, sum(billable_hours) as billable_hours, sum(cost_low) as cost_low,
+        sum(cost) as cost, sum(cost_high) as cost_high
+    from month_rows
+    group by snapshot_date, cloud, scope_id, plan_status, owner, edr_status
+
+    union all
+
+    select null, machine_key, cloud, scope_id, plan_status, owner, edr_status,
+        bool_or(snapshot_date = (select day from latest)), null, null, null, null
+    from month_rows
+    where billable_hours > 0
+    group by machine_key, cloud, scope_id, plan_status, owner, edr_status
+),
+
 exploded as (
-    select 'overall' as dimension, 'all machines' as dimension_value, * from month_rows
+    select 'overall' as dimension, 'all machines' as dimension_value, * from parts
     union all by name
-    select 'cloud' as dimension, cloud as dimension_value, * from month_rows
+    select 'cloud' as dimension, cloud as dimension_value, * from parts
     union all by name
-    select 'scope' as dimension, cloud || ' ' || scope_id as dimension_value, * from month_rows
+    select 'scope' as dimension, cloud || ' ' || scope_id as dimension_value, * from parts
     union all by name
-    select 'plan' as dimension, plan_status as dimension_value, * from month_rows
+    select 'plan' as dimension, plan_status as dimension_value, * from parts
     union all by name
-    select 'owner' as dimension, coalesce(owner, '(no owner tag)') as dimension_value, * from month_rows
+    select 'owner' as dimension, coalesce(owner, '(no owner tag)') as dimension_value, * from parts
     union all by name
-    select 'edr_status' as dimension, edr_status as dimension_value, * from month_rows
+    select 'edr_status' as dimension, edr_status as dimension_value, * from parts
 ),
 
 per_group as (
-    select dimension, dimension_value, any_value(month_start) as month_start,
-        any_value(days_in_month) - count(distinct snapshot_date) as days_without_data,
-        max(snapshot_date) filter (where is_latest) as day,
-        count(distinct machine_key) filter (where is_latest and billable_hours > 0) as day_machines,
-        sum(billable_hours) filter (where is_latest) as day_hours,
-        sum(cost_low) filter (where is_latest) as day_cost_low,
-        sum(cost) filter (where is_latest) as day_cost,
-        sum(cost_high) filter (where is_latest) as day_cost_high,
-        count(distinct machine_key) filter (where billable_hours > 0) as mtd_machines,
+    select dimension, dimension_value, cast(date_trunc('month', any_value(l.day)) as date) as month_start,
+        day(last_day(any_value(l.day))) - count(distinct snapshot_date) as days_without_data,
+        max(snapshot_date) filter (where snapshot_date = l.day) as day,
+        count(distinct machine_key) filter (where billed_on_latest) as day_machines,
+        sum(billable_hours) filter (where snapshot_date = l.day) as day_hours,
+        sum(cost_low) filter (where snapshot_date = l.day) as day_cost_low,
+        sum(cost) filter (where snapshot_date = l.day) as day_cost,
+        sum(cost_high) filter (where snapshot_date = l.day) as day_cost_high,
+        count(distinct machine_key) as mtd_machines,
         sum(billable_hours) as mtd_hours,
         sum(cost_low) as mtd_cost_low,
         sum(cost) as mtd_cost,
         sum(cost_high) as mtd_cost_high,
-        sum(cost) filter (where in_last_week) / nullif(count(distinct snapshot_date) filter (where in_last_week), 0)
-            as daily_run_rate,
-        sum(cost_low) filter (where in_last_week)
-            / nullif(count(distinct snapshot_date) filter (where in_last_week), 0) as daily_run_rate_low,
-        sum(cost_high) filter (where in_last_week)
-            / nullif(count(distinct snapshot_date) filter (where in_last_week), 0) as daily_run_rate_high
-    from exploded
+        sum(cost) filter (where snapshot_date > l.day - 7)
+            / nullif(count(distinct snapshot_date) filter (where snapshot_date > l.day - 7), 0) as daily_run_rate,
+        sum(cost_low) filter (where snapshot_date > l.day - 7)
+            / nullif(count(distinct snapshot_date) filter (where snapshot_date > l.day - 7), 0) as daily_run_rate_low,
+        sum(cost_high) filter (where snapshot_date > l.day - 7)
+            / nullif(count(distinct snapshot_date) filter (where snapshot_date > l.day - 7), 0) as daily_run_rate_high
+    from exploded, latest as l
     group by dimension, dimension_value
 )
 

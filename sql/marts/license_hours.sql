@@ -3,16 +3,19 @@
 -- that day. The headline uses the central estimate: the exact hours when the clouds' timestamps pin them
 -- down, otherwise the midpoint of the bounds.
 -- Grain: one row per (machine_key, snapshot_date); snapshot_date closes the interval (the 24 h before it).
+-- materialized: view (a month and more of machine-nights at scale: computed when read, from the intervals
+-- saved in the lake, rather than copied into the database every night)
 -- The price in force each night for each plan: a small table, so pricing is an equality hash join.
 with night_prices as (
-    select n.snapshot_date, p.plan, arg_max(p.hourly_price, p.effective_from) as hourly_price
+    select n.snapshot_date, p.plan, arg_max(p.hourly_price, p.effective_from) as hourly_price,
+        any_value(p.currency) as currency
     from (select distinct snapshot_date from intermediate.int_license_intervals) as n
     join config.price_book as p on p.effective_from <= n.snapshot_date
     group by all
 ),
 
 priced as (
-    select i.*, p.hourly_price
+    select i.*, p.hourly_price, p.currency
     from intermediate.int_license_intervals as i
     left join night_prices as p on p.plan = i.plan_status and p.snapshot_date = i.snapshot_date
 )
@@ -37,7 +40,7 @@ select
     case when plan_status in ('p1', 'p2') then round((running_hours_low + running_hours_high) / 2, 4) else 0 end
         as billable_hours,
     coalesce(hourly_price, 0) as hourly_price,
-    getvariable('currency') as currency,
+    coalesce(currency, (select any_value(currency) from config.price_book)) as currency,
     case when plan_status in ('p1', 'p2') then running_hours_low * hourly_price else 0 end as cost_low,
     case when plan_status in ('p1', 'p2') then (running_hours_low + running_hours_high) / 2 * hourly_price else 0 end
         as cost,
