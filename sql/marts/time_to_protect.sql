@@ -2,27 +2,52 @@
 -- night, the night it appeared, the first night it was protected (null while it still is not) and the
 -- days in between. Machines present on the first retained night are left out: their start is unknown.
 -- Grain: one row per machine_key.
+-- Read from the timeline (a few islands per machine, carried from night to night) rather than from every
+-- retained night of machine_history, so a nightly build does not grow with the history; only the owner,
+-- which the timeline does not keep, is looked up on the night each new machine was last seen.
 with first_night as (
-    select min(snapshot_date) as night from marts.machine_history
+    -- The first night machine_history holds: the earliest saved night in the window, or tonight.
+    select least(
+        coalesce((select min(snapshot_date) from derived.saved_nights where dataset = 'machine_snapshots'),
+                 getvariable('snapshot_date')),
+        getvariable('snapshot_date')) as night
 ),
 
 per_machine as (
     select machine_key,
         any_value(cloud) as cloud,
         any_value(scope_id) as scope_id,
-        arg_max(machine_name, snapshot_date) as machine_name,
-        arg_max(owner, snapshot_date) as owner,
-        min(snapshot_date) as first_seen,
-        min(snapshot_date) filter (where edr_status = 'protected') as first_protected,
-        max(snapshot_date) as last_seen,
+        arg_max(machine_name, valid_to) as machine_name,
+        min(valid_from) as first_seen,
+        min(valid_from) filter (where edr_status = 'protected') as first_protected,
+        max(valid_to) as last_seen,
         bool_or(edr_status in ('exempt', 'not_applicable')) as ever_exempt_or_na
-    from marts.machine_history
+    from marts.machine_timeline
     group by machine_key
+),
+
+new_machines as (
+    select p.*
+    from per_machine as p, first_night as f
+    where p.first_seen > f.night and not p.ever_exempt_or_na
+),
+
+owners as (
+    select n.machine_key, s.owner
+    from new_machines as n
+    join intermediate.int_machine_snapshot as s on s.machine_key = n.machine_key and s.snapshot_date = n.last_seen
+
+    union all
+
+    select n.machine_key, h.owner
+    from new_machines as n
+    join derived.machine_snapshots_past as h on h.machine_key = n.machine_key and h.snapshot_date = n.last_seen
+    where n.last_seen < getvariable('snapshot_date')
 )
 
 select
-    p.machine_key, p.cloud, p.scope_id, p.machine_name, p.owner, p.first_seen, p.first_protected,
-    date_diff('day', p.first_seen, p.first_protected) as days_to_protect,
-    case when p.first_protected is null then date_diff('day', p.first_seen, p.last_seen) end as days_unprotected_so_far
-from per_machine as p, first_night as f
-where p.first_seen > f.night and not p.ever_exempt_or_na
+    n.machine_key, n.cloud, n.scope_id, n.machine_name, o.owner, n.first_seen, n.first_protected,
+    date_diff('day', n.first_seen, n.first_protected) as days_to_protect,
+    case when n.first_protected is null then date_diff('day', n.first_seen, n.last_seen) end as days_unprotected_so_far
+from new_machines as n
+left join owners as o using (machine_key)

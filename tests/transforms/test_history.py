@@ -84,6 +84,23 @@ def test_time_to_protect(con):
     assert rows == [("vm-d", N2, N3, 1)]  # vm-e is exempt; the others were there on the first night
 
 
+def test_time_to_protect_of_a_machine_gone_before_tonight_keeps_its_owner(tmp_path):
+    """A new machine seen on N2 only: still listed (unprotected for 0 days so far), with the owner of the
+    last night it was seen, which only the saved snapshots hold (the timeline keeps no owner)."""
+    settings = Settings(output=OutputSettings(data_dir=tmp_path / "data"))
+    short_lived = b.azure_vm("vm-f", tags={"owner": "team-y"})
+    for night, vms in {N1: [VM["vm-a"]], N2: [VM["vm-a"], short_lived], N3: [VM["vm-a"]]}.items():
+        records = {"azure__virtual_machines": [(vm, {}) for vm in vms],
+                   "azure__change_tracking": [(b.ct_row(vm, software="7-Zip", when="2026-11-19T22:00:00Z"), {})
+                                              for vm in vms]}
+        b.land(tmp_path, records, snapshot=night, settings=settings)
+        build_database(settings, night)
+    con = duckdb.connect(str(settings.output.database_path), read_only=True)
+    rows = con.execute("select machine_name, owner, first_seen, first_protected, days_unprotected_so_far "
+                       "from time_to_protect").fetchall()
+    assert rows == [("vm-f", "team-y", N2, None, 0)]
+
+
 def test_daily_trend(con):
     rows = con.execute("select snapshot_date, sum(running_machines), sum(protected), "
                        "round(100.0 * sum(protected) / sum(running_machines - exempt - not_applicable), 1) "
