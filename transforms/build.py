@@ -37,7 +37,6 @@ class BuildResult:
     models_built: int
     tests_run: int
     seconds: float
-    view_rows: dict[str, int] = field(default_factory=dict)
     step_seconds: dict[str, float] = field(default_factory=dict)
     model_seconds: dict[str, float] = field(default_factory=dict)  # where a slow build spends its time
 
@@ -179,9 +178,8 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
         export_current(con, lake_dir, snapshot_date)
         steps["export"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        views = publish_views(con, project)
+        publish_views(con, project)
         _write_build_info(con, snapshot_date, settings)
-        view_rows = {v: con.execute(f"select count(*) from main.{v}").fetchone()[0] for v in views}
         con.execute("checkpoint")
         steps["publish"] = time.perf_counter() - mark
     except BaseException:
@@ -196,5 +194,4 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
     seconds = time.perf_counter() - started
     log.info("built %s for %s: %d models, %d data tests in %.1fs", target, snapshot_date, len(order),
              tests_run, seconds)
-    return BuildResult(target, snapshot_date, len(order), tests_run, seconds, view_rows, steps,
-                       model_seconds)
+    return BuildResult(target, snapshot_date, len(order), tests_run, seconds, steps, model_seconds)

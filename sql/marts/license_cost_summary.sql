@@ -7,29 +7,25 @@ with latest as (
     select max(snapshot_date) as day from marts.license_hours
 ),
 
-month_rows as (
-    select h.*
-    from marts.license_hours as h, latest as l
-    where date_trunc('month', h.snapshot_date) = date_trunc('month', l.day)
-),
-
 -- The month's rows reduced before the six dimensions are cut, so that the work does not multiply by the
 -- nights retained: sums per night and combination of dimension values (a few thousand rows whatever the
--- estate), and, for the distinct-machine counts, one row per billed machine and combination.
+-- estate), and, for the distinct-machine counts, one row per billed machine and combination. The month is
+-- read twice rather than held once for both: at scale it does not fit in memory.
 parts as (
-    select snapshot_date, null::varchar as machine_key, cloud, scope_id, plan_status, owner, edr_status,
-        null::boolean as billed_on_latest, sum(billable_hours) as billable_hours, sum(cost_low) as cost_low,
-        sum(cost) as cost, sum(cost_high) as cost_high
-    from month_rows
-    group by snapshot_date, cloud, scope_id, plan_status, owner, edr_status
+    select h.snapshot_date, null::varchar as machine_key, h.cloud, h.scope_id, h.plan_status, h.owner, h.edr_status,
+        null::boolean as billed_on_latest, sum(h.billable_hours) as billable_hours, sum(h.cost_low) as cost_low,
+        sum(h.cost) as cost, sum(h.cost_high) as cost_high
+    from marts.license_hours as h, latest as l
+    where date_trunc('month', h.snapshot_date) = date_trunc('month', l.day)
+    group by h.snapshot_date, h.cloud, h.scope_id, h.plan_status, h.owner, h.edr_status
 
     union all
 
-    select null, machine_key, cloud, scope_id, plan_status, owner, edr_status,
-        bool_or(snapshot_date = (select day from latest)), null, null, null, null
-    from month_rows
-    where billable_hours > 0
-    group by machine_key, cloud, scope_id, plan_status, owner, edr_status
+    select null, h.machine_key, h.cloud, h.scope_id, h.plan_status, h.owner, h.edr_status,
+        bool_or(h.snapshot_date = l.day), null, null, null, null
+    from marts.license_hours as h, latest as l
+    where date_trunc('month', h.snapshot_date) = date_trunc('month', l.day) and h.billable_hours > 0
+    group by h.machine_key, h.cloud, h.scope_id, h.plan_status, h.owner, h.edr_status
 ),
 
 exploded as (
