@@ -32,6 +32,7 @@ from flows.lake.storage import (
 )
 from flows.lake.writer import swap_partition
 
+
 @dataclass(frozen=True)
 class Derived:
     """A per-night model saved to ``lake/derived/<name>/snapshot_date=D/`` and read back by later builds

@@ -38,7 +38,8 @@ def build(data_dir: Path, machines: int, night: date) -> dict:
 
     result = build_database(_settings(data_dir), night)
     # The build's own wall time: the view counts below are not part of it.
-    return {"seconds": result.seconds, "models_s": result.step_seconds.get("models"), "data_tests_s": result.step_seconds.get("data_tests"),
+    return {"seconds": result.seconds, "models_s": result.step_seconds.get("models"),
+            "data_tests_s": result.step_seconds.get("data_tests"),
             "inputs_s": result.step_seconds.get("inputs"), "view_rows": _view_rows(result.database_path),
             "slowest_models": dict(sorted(result.model_seconds.items(), key=lambda kv: -kv[1])[:8])}
 
