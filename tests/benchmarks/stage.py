@@ -37,8 +37,9 @@ def build(data_dir: Path, machines: int, night: date) -> dict:
     from transforms.build import build_database
 
     result = build_database(_settings(data_dir), night)
-    # The build's own wall time: the view counts below are not part of it.
-    return {"seconds": result.seconds, "models_s": result.step_seconds.get("models"),
+    # The build's own wall time and peak memory: the view counts below are not part of them.
+    build_peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": result.seconds, "peak_rss_mib": build_peak_mib, "models_s": result.step_seconds.get("models"),
             "data_tests_s": result.step_seconds.get("data_tests"),
             "inputs_s": result.step_seconds.get("inputs"), "view_rows": _view_rows(result.database_path),
             "slowest_models": dict(sorted(result.model_seconds.items(), key=lambda kv: -kv[1])[:8])}
