@@ -44,6 +44,9 @@ class Derived:
     # the next build reads only the previous night's, and with none it reads ``fallback`` (a model that
     # recomputes the state from the retained history).
     fallback: str | None = None
+    # Columns a saved night must have to count as saved: a night saved by an earlier version without them
+    # is computed again (and saved over) by the next build, rather than read back with the column empty.
+    requires: tuple[str, ...] = ()
 
     @property
     def carried(self) -> bool:
@@ -59,7 +62,8 @@ class Derived:
 
 
 SNAPSHOT_FACTS = Derived("machine_snapshots", "intermediate.int_machine_snapshot")
-LICENSE_INTERVALS = Derived("license_intervals", "intermediate.int_license_intervals_new")
+LICENSE_INTERVALS = Derived("license_intervals", "intermediate.int_license_intervals_new",
+                            requires=("edr_products",))
 TIMELINE = Derived("machine_timeline", "marts.machine_timeline", fallback="intermediate.int_machine_timeline_rebuilt")
 DERIVED = (SNAPSHOT_FACTS, LICENSE_INTERVALS, TIMELINE)
 CARRIED_KEEP_NIGHTS = 7  # saved timelines kept (a rebuild of one of the last nights can start from its eve)
@@ -84,14 +88,25 @@ def derived_partition_exists(lake: Path | str, night: date) -> bool:
     return night.isoformat() in published_partitions(storage, storage.path("derived", SNAPSHOTS))
 
 
-def _past_dates(lake_dir: Path, snapshot_date: date, retention_days: int, name: str = SNAPSHOTS) -> list[str]:
+def _past_dates(lake_dir: Path, snapshot_date: date, retention_days: int, name: str = SNAPSHOTS,
+                requires: tuple[str, ...] = ()) -> list[str]:
     oldest = snapshot_date - timedelta(days=retention_days - 1)
     found = []
     for folder in derived_dir(lake_dir, name).glob("snapshot_date=*"):
         day = date.fromisoformat(folder.name.split("=", 1)[1])
-        if oldest <= day < snapshot_date and any(folder.glob("*.parquet")):
+        files = list(folder.glob("*.parquet"))
+        if oldest <= day < snapshot_date and files and _has_columns(files, requires):
             found.append(folder.name)
     return sorted(found)
+
+
+def _has_columns(files: list, requires: tuple[str, ...], filesystem=None) -> bool:
+    """Whether every file's Parquet schema (its footer only) has the ``requires`` columns."""
+    if not requires:
+        return True
+    import pyarrow.parquet as pq
+
+    return all(set(requires) <= set(pq.read_schema(str(f), filesystem=filesystem).names) for f in files)
 
 
 def _empty_past(con: duckdb.DuckDBPyConnection, derived: Derived) -> None:
@@ -112,9 +127,9 @@ def register_saved_nights(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, 
     for derived in DERIVED:
         if storage.local:
             nights = [folder.split("=", 1)[1] for folder in _past_dates(lake_dir, snapshot_date, retention_days,
-                                                                          derived.name)]
+                                                                          derived.name, derived.requires)]
         else:
-            nights = list(_remote_nights(storage, derived.name, snapshot_date, retention_days))
+            nights = list(_remote_nights(storage, derived.name, snapshot_date, retention_days, derived.requires))
         rows += [(derived.name, date.fromisoformat(night)) for night in nights]
     con.execute(f"create or replace table {SAVED_NIGHTS} (dataset varchar, snapshot_date date)")
     if rows:
@@ -131,7 +146,7 @@ def register_past(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapshot
         return _register_carried(con, storage, snapshot_date, retention_days, derived)
     if not storage.local:
         return _register_remote_past(con, storage, snapshot_date, retention_days, derived)
-    folders = _past_dates(lake_dir, snapshot_date, retention_days, derived.name)
+    folders = _past_dates(lake_dir, snapshot_date, retention_days, derived.name, derived.requires)
     if not folders:
         _empty_past(con, derived)
         return 0
@@ -171,24 +186,25 @@ def _register_carried(con: duckdb.DuckDBPyConnection, storage: LakeStorage, snap
 
 
 def _remote_nights(storage: LakeStorage, name: str, snapshot_date: date,
-                   retention_days: int | None) -> dict[str, list[str]]:
+                   retention_days: int | None, requires: tuple[str, ...] = ()) -> dict[str, list[str]]:
     """The published derived partitions (night -> files) before ``snapshot_date`` in the window."""
     oldest = snapshot_date - timedelta(days=retention_days - 1) if retention_days else date.min
     return {day: files for day, files in published_partitions(storage, storage.path("derived", name)).items()
-            if oldest <= date.fromisoformat(day) < snapshot_date}
+            if oldest <= date.fromisoformat(day) < snapshot_date and _has_columns(files, requires, storage.fs)}
 
 
-def _remote_past(storage: LakeStorage, snapshot_date: date, retention_days: int | None, name: str = SNAPSHOTS):
+def _remote_past(storage: LakeStorage, snapshot_date: date, retention_days: int | None, name: str = SNAPSHOTS,
+                 requires: tuple[str, ...] = ()):
     """(nights, pyarrow dataset or None) of the derived partitions before ``snapshot_date`` in the window."""
     base = storage.path("derived", name)
-    nights = _remote_nights(storage, name, snapshot_date, retention_days)
+    nights = _remote_nights(storage, name, snapshot_date, retention_days, requires)
     files = [f for day_files in nights.values() for f in day_files]
     return len(nights), (partitioned_dataset(storage, files, base) if files else None)
 
 
 def _register_remote_past(con: duckdb.DuckDBPyConnection, storage: LakeStorage, snapshot_date: date,
                           retention_days: int, derived: Derived) -> int:
-    count, dataset = _remote_past(storage, snapshot_date, retention_days, derived.name)
+    count, dataset = _remote_past(storage, snapshot_date, retention_days, derived.name, derived.requires)
     if dataset is None:
         _empty_past(con, derived)
         return 0
@@ -209,7 +225,7 @@ def attach_past(con: duckdb.DuckDBPyConnection, storage: LakeStorage) -> None:
     if night is None:
         return
     for derived in DERIVED:
-        _, dataset = _remote_past(storage, night, None, derived.name)
+        _, dataset = _remote_past(storage, night, None, derived.name, derived.requires)
         if dataset is not None:
             con.register(derived.registered, dataset)
 

@@ -19,7 +19,7 @@ with to_compute as (
 ends as (
     select h.machine_key, i.snapshot_date, true as is_closing, h.is_billed_state, h.last_started_at,
         h.last_stopped_at, h.created_at, h.cloud, h.scope_id, h.owner, h.plan_status, h.edr_status,
-        h.power_state, h.third_party_edr_only
+        h.power_state, h.third_party_edr_only, h.edr_products
     from marts.machine_history as h
     join to_compute as i using (snapshot_date)
 
@@ -27,7 +27,7 @@ ends as (
 
     select h.machine_key, i.snapshot_date, false, h.is_billed_state, h.last_started_at, h.last_stopped_at,
         h.created_at, h.cloud, h.scope_id, h.owner, h.plan_status, h.edr_status, h.power_state,
-        h.third_party_edr_only
+        h.third_party_edr_only, h.edr_products
     from marts.machine_history as h
     join to_compute as i on i.prev_date = h.snapshot_date
 ),
@@ -52,7 +52,9 @@ pairs as (
                  first(edr_status) filter (where not is_closing)) as edr_status,
         coalesce(first(power_state) filter (where is_closing), 'gone') as power_state,
         coalesce(first(third_party_edr_only) filter (where is_closing),
-                 first(third_party_edr_only) filter (where not is_closing)) as third_party_edr_only
+                 first(third_party_edr_only) filter (where not is_closing)) as third_party_edr_only,
+        -- The products at the closing night only: a machine gone by then protects nothing that night.
+        first(edr_products) filter (where is_closing) as edr_products
     from ends
     group by machine_key, snapshot_date
 ),
@@ -118,7 +120,7 @@ bounds as (
 
 select
     machine_key, snapshot_date, t0 as interval_start, t1 as interval_end, span as interval_hours,
-    cloud, scope_id, owner, plan_status, edr_status, power_state, third_party_edr_only,
+    cloud, scope_id, owner, plan_status, edr_status, power_state, third_party_edr_only, edr_products,
     least(greatest(low_hours, 0), span) as running_hours_low,
     least(greatest(high_hours, 0), span) as running_hours_high
 from bounds

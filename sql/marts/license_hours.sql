@@ -33,6 +33,7 @@ select
     edr_status,
     power_state,
     third_party_edr_only,
+    edr_products,
     round(running_hours_low, 4) as running_hours_low,
     round((running_hours_low + running_hours_high) / 2, 4) as running_hours_central,
     round(running_hours_high, 4) as running_hours_high,

@@ -10,7 +10,7 @@ prices as (
     from config.price_book, latest where effective_from <= latest.day group by plan
 )
 
-select h.cloud, h.scope_id, m.edr_products,
+select h.cloud, h.scope_id, h.edr_products,
     count(distinct h.machine_key) as machines,
     round(sum(h.billable_hours), 2) as plan2_hours_mtd,
     round(sum(h.cost), 2) as plan2_cost_mtd,
@@ -18,7 +18,7 @@ select h.cloud, h.scope_id, m.edr_products,
         - (select hourly_price from prices where plan = 'p1')), 2) as saving_if_plan1_mtd,
     getvariable('currency') as currency
 from marts.license_hours as h
-join marts.machine_history as m using (machine_key, snapshot_date)
 join latest as l on date_trunc('month', h.snapshot_date) = date_trunc('month', l.day)
-where h.plan_status = 'p2' and h.third_party_edr_only
+-- The products are those of the closing night: a machine gone by then is not counted (it has none).
+where h.plan_status = 'p2' and h.third_party_edr_only and h.edr_products is not null
 group by all

@@ -136,6 +136,33 @@ def test_cost_to_close_the_gap_and_plan2_overlap(tmp_path):
     assert overlap == (1, 24.0, 0.48, "SentinelOne Singularity")
 
 
+def test_intervals_saved_without_a_later_column_are_computed_again(tmp_path):
+    """Intervals saved by an earlier version lack edr_products (the overlap's products, now carried on the
+    interval instead of joined from every night's snapshot): such a night does not count as saved, so the
+    next build computes it again and saves it over, and the overlap is the same as when it was computed."""
+    import pyarrow.parquet as pq
+
+    vm = b.azure_vm("vm-s1")
+    night = {"azure__virtual_machines": [(vm, {})],
+             "azure__security_pricings": [(b.pricing(sub_plan="P2"), {})],
+             "azure__change_tracking": [(b.ct_row(vm, software="Sentinel Agent"), {})]}
+    settings = _settings(tmp_path)
+    con = run_nights(tmp_path, [night, night, night], settings)
+    overlap = con.execute("select * from license_overlap").fetchall()
+    assert overlap and overlap[0][2] == "SentinelOne Singularity"
+    con.close()
+    second = settings.output.lake_dir / "derived" / "license_intervals" / f"snapshot_date={D1 + timedelta(days=1)}"
+    for path in second.glob("*.parquet"):  # as an earlier version saved it
+        pq.write_table(pq.read_table(path).drop_columns(["edr_products"]), path)
+
+    build_database(settings, D1 + timedelta(days=2))
+    with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
+        assert con.execute("select snapshot_date from intermediate.int_license_intervals_new order by 1"
+                           ).fetchall() == [(D1 + timedelta(days=1),), (D1 + timedelta(days=2),)]
+        assert con.execute("select * from license_overlap").fetchall() == overlap
+    assert all("edr_products" in pq.read_schema(path).names for path in second.glob("*.parquet"))
+
+
 def test_each_night_computes_only_its_own_intervals_and_reads_earlier_ones_back(tmp_path):
     """The nightly build prices one night: earlier nights' intervals are read from the lake, and a later
     price change still applies to them; without the saved intervals (an upgrade, a lost folder) the
