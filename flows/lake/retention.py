@@ -15,17 +15,21 @@ log = logging.getLogger(__name__)
 def prune(lake_root: Path | str, snapshot_date: date, retention_days: int) -> list[Path | str]:
     """Remove every ``snapshot_date=D`` partition with D older than ``retention_days`` nights before
     ``snapshot_date`` (that night included in the window). Returns the removed folders (their URLs on
-    object storage, where a partition's manifests go before its files)."""
+    object storage, where a partition's manifests go before its files).
+
+    Derived partitions are kept one night longer: the analyst database published the night before reads its
+    earlier nights from them (views computed on read, such as machine_history) until tonight's build
+    replaces it, and its window starts one night earlier than tonight's."""
     oldest_kept = snapshot_date - timedelta(days=retention_days - 1)
     storage = LakeStorage.of(lake_root)
     removed: list[Path | str] = []
-    for folder, name, drop in _partitions(lake_root, storage):
+    for folder, kind, name, drop in _partitions(lake_root, storage):
         try:
             night = date.fromisoformat(name.split("=", 1)[1])
         except ValueError:
             log.warning("left alone: %s is not a snapshot_date=YYYY-MM-DD folder", folder)
             continue
-        if night < oldest_kept:
+        if night < (oldest_kept - timedelta(days=1) if kind == "derived" else oldest_kept):
             drop()
             removed.append(folder)
     if removed:
@@ -34,10 +38,10 @@ def prune(lake_root: Path | str, snapshot_date: date, retention_days: int) -> li
 
 
 def _partitions(lake_root: Path | str, storage: LakeStorage):
-    """(what to report, folder name, how to remove it) for every ``<kind>/<dataset>/snapshot_date=*``."""
+    """(what to report, kind, folder name, how to remove it) for every ``<kind>/<dataset>/snapshot_date=*``."""
     if storage.local:
         for folder in sorted(Path(str(lake_root).removeprefix("file://")).glob("*/*/snapshot_date=*")):
-            yield folder, folder.name, lambda folder=folder: shutil.rmtree(folder)
+            yield folder, folder.parent.parent.name, folder.name, lambda folder=folder: shutil.rmtree(folder)
         return
     for kind in storage.dirs(storage.root):
         if kind.startswith(("_", ".")):
@@ -46,4 +50,5 @@ def _partitions(lake_root: Path | str, storage: LakeStorage):
             for name in storage.dirs(storage.path(kind, dataset)):
                 if name.startswith("snapshot_date="):
                     path = storage.path(kind, dataset, name)
-                    yield storage.url(kind, dataset, name), name, lambda path=path: drop_partition(storage, path)
+                    yield (storage.url(kind, dataset, name), kind, name,
+                           lambda path=path: drop_partition(storage, path))
