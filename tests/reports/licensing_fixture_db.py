@@ -40,7 +40,7 @@ DDL = {
     "license_hours": """machine_key varchar, snapshot_date date, interval_start timestamptz,
         interval_end timestamptz, interval_hours double, cloud varchar, scope_id varchar, owner varchar,
         plan_status varchar, edr_status varchar, power_state varchar, third_party_edr_only boolean,
-        running_hours_low double, running_hours_central double, running_hours_high double,
+        edr_products varchar, running_hours_low double, running_hours_central double, running_hours_high double,
         estimate_method varchar, billable_hours double, hourly_price double, currency varchar,
         cost_low double, cost double, cost_high double""",
     "license_cost_daily": """snapshot_date date, cloud varchar, plan_status varchar, billed_machines bigint,
@@ -150,14 +150,15 @@ def insert_history(con: duckdb.DuckDBPyConnection, nights: list[date]) -> None:
 def insert_hours(con: duckdb.DuckDBPyConnection) -> None:
     for i, night in enumerate(COSTED_NIGHTS):
         start, end = _instant(night - timedelta(days=1)), _instant(night)
-        for key, cloud, scope, owner, plan, verdict, power, third_party, _, _, hours in MACHINES:
+        for key, cloud, scope, owner, plan, verdict, power, third_party, products, _, hours in MACHINES:
             low, high = hours[i]
             central = (low + high) / 2
             billed = plan in PRICES
             price = PRICES.get(plan, 0.0)
             con.execute("insert into raw_license_hours values "
-                        "(?, ?, ?, ?, 24, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [key, night, start, end, cloud, scope, owner, plan, verdict, power, third_party, low, central,
+                        "(?, ?, ?, ?, 24, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [key, night, start, end, cloud, scope, owner, plan, verdict, power, third_party, products,
+                         low, central,
                          high, "exact" if low == high else "bounded", central if billed else 0.0, price, CURRENCY,
                          low * price if billed else 0.0, central * price if billed else 0.0,
                          high * price if billed else 0.0])
