@@ -3,7 +3,8 @@
 -- machines ([licensing] seat_prices; default the hourly price x 730 h, i.e. an always-on server).
 -- Grain: one row per plan (p1, p2) plus one 'all' row.
 with latest as (
-    select max(snapshot_date) as day from marts.license_hours
+    -- The intervals hold the same nights as license_hours, whose pricing need not run to find the last one.
+    select max(snapshot_date) as day from intermediate.int_license_intervals
 ),
 
 seat as (

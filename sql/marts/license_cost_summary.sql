@@ -4,7 +4,8 @@
 -- Dimensions: overall, cloud, scope, plan, owner, edr_status (the machine's verdict that night).
 -- Grain: one row per (period, dimension, dimension_value).
 with latest as (
-    select max(snapshot_date) as day from marts.license_hours
+    -- The intervals hold the same nights as license_hours, whose pricing need not run to find the last one.
+    select max(snapshot_date) as day from intermediate.int_license_intervals
 ),
 
 -- The month's rows reduced before the six dimensions are cut, so that the work does not multiply by the

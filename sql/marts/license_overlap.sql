@@ -2,7 +2,8 @@
 -- for a Defender for Endpoint licence they do not use (Plan 1, or excluding them, would cost less).
 -- Grain: one row per (cloud, scope_id, edr_products).
 with latest as (
-    select max(snapshot_date) as day from marts.license_hours
+    -- The intervals hold the same nights as license_hours, whose pricing need not run to find the last one.
+    select max(snapshot_date) as day from intermediate.int_license_intervals
 ),
 
 prices as (
