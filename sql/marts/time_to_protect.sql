@@ -6,11 +6,7 @@
 -- retained night of machine_history, so a nightly build does not grow with the history; only the owner,
 -- which the timeline does not keep, is looked up on the night each new machine was last seen.
 with first_night as (
-    -- The first night machine_history holds: the earliest saved night in the window, or tonight.
-    select least(
-        coalesce((select min(snapshot_date) from derived.saved_nights where dataset = 'machine_snapshots'),
-                 getvariable('snapshot_date')),
-        getvariable('snapshot_date')) as night
+    select min(snapshot_date) as night from marts.machine_history
 ),
 
 per_machine as (
@@ -33,16 +29,9 @@ new_machines as (
 ),
 
 owners as (
-    select n.machine_key, s.owner
-    from new_machines as n
-    join intermediate.int_machine_snapshot as s on s.machine_key = n.machine_key and s.snapshot_date = n.last_seen
-
-    union all
-
     select n.machine_key, h.owner
     from new_machines as n
-    join derived.machine_snapshots_past as h on h.machine_key = n.machine_key and h.snapshot_date = n.last_seen
-    where n.last_seen < getvariable('snapshot_date')
+    join marts.machine_history as h on h.machine_key = n.machine_key and h.snapshot_date = n.last_seen
 )
 
 select
