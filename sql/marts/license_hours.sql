@@ -7,15 +7,14 @@
 -- saved in the lake, rather than copied into the database every night)
 -- The price in force each night for each plan: a small table, so pricing is an equality hash join.
 with night_prices as (
-    select n.snapshot_date, p.plan, arg_max(p.hourly_price, p.effective_from) as hourly_price,
-        any_value(p.currency) as currency
+    select n.snapshot_date, p.plan, arg_max(p.hourly_price, p.effective_from) as hourly_price
     from (select distinct snapshot_date from intermediate.int_license_intervals) as n
     join config.price_book as p on p.effective_from <= n.snapshot_date
     group by all
 ),
 
 priced as (
-    select i.*, p.hourly_price, p.currency
+    select i.*, p.hourly_price
     from intermediate.int_license_intervals as i
     left join night_prices as p on p.plan = i.plan_status and p.snapshot_date = i.snapshot_date
 )
@@ -41,7 +40,9 @@ select
     case when plan_status in ('p1', 'p2') then round((running_hours_low + running_hours_high) / 2, 4) else 0 end
         as billable_hours,
     coalesce(hourly_price, 0) as hourly_price,
-    coalesce(currency, (select any_value(currency) from config.price_book)) as currency,
+    -- A view is read after the build: the currency comes from the price book (held in the report currency
+    -- only), not from a build variable.
+    (select any_value(currency) from config.price_book) as currency,
     case when plan_status in ('p1', 'p2') then running_hours_low * hourly_price else 0 end as cost_low,
     case when plan_status in ('p1', 'p2') then (running_hours_low + running_hours_high) / 2 * hourly_price else 0 end
         as cost,
