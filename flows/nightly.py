@@ -270,6 +270,26 @@ def _run(settings: Settings, demo: bool, snapshot_date: date | None) -> RunSumma
     return summary
 
 
+# Dask's housekeeping, tuned for a local cluster that runs a few dozen long, API-bound extraction tasks: its
+# worker-side statistical profiler samples every task thread's stack every 10 ms, and its event-loop tick and
+# system monitor run every 20 ms and 500 ms. Measured on an idle 2-worker cluster: 22% of a core in all, 5%
+# without them; during an extraction that CPU competes with the SDKs' response parsing.
+LOCAL_DASK_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+}
+
+
+def quiet_local_dask() -> None:
+    """Apply ``LOCAL_DASK_CONFIG`` to this process's Dask configuration, before a local cluster starts: the
+    scheduler reads it here and the nannies hand a copy to the worker processes they start. A cluster of its
+    own (``address``) keeps whatever its operators configured."""
+    import dask
+
+    dask.config.set(LOCAL_DASK_CONFIG)
+
+
 def task_runner_for(settings: Settings):
     """Bounded parallelism across scopes: threads here, or a Dask cluster (``[runner] kind = "dask"``).
 
@@ -291,6 +311,7 @@ def task_runner_for(settings: Settings):
         raise RuntimeError('[runner] kind = "dask" needs the scale extra: pip install "edrcov[scale]"') from None
     if runner.address:
         return DaskTaskRunner(address=runner.address)
+    quiet_local_dask()
     return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs={
         "n_workers": runner.dask_workers, "threads_per_worker": runner.dask_threads_per_worker,
         "processes": runner.dask_processes, "dashboard_address": None})

@@ -155,6 +155,26 @@ def test_task_runner_for_builds_the_configured_runner():
     assert local.address is None and local.cluster_kwargs["n_workers"] == 3 and local.cluster_kwargs["processes"]
 
 
+def test_a_local_cluster_runs_without_dasks_per_task_profiler_on_its_worker_processes():
+    """The local cluster's housekeeping is turned down (``LOCAL_DASK_CONFIG``) in the worker processes it
+    starts too, not only here; a remote cluster's configuration is its operators' and is left alone."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    from flows.nightly import LOCAL_DASK_CONFIG
+
+    dask_defaults = {"distributed.worker.profile.enabled": True, "distributed.admin.tick.interval": "20ms",
+                     "distributed.admin.system-monitor.interval": "500ms"}
+    with dask.config.set(dask_defaults):  # restored on the way out: other tests see Dask as they found it
+        task_runner_for(Settings(runner=RunnerSettings(kind="dask", address="tcp://10.0.0.5:8786")))
+        assert dask.config.get("distributed.worker.profile.enabled") is True
+        task_runner_for(Settings(runner=RunnerSettings(kind="dask", dask_processes=True)))
+        with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            seen = client.run(lambda: {key: dask.config.get(key) for key in LOCAL_DASK_CONFIG})
+            assert list(seen.values()) == [LOCAL_DASK_CONFIG]
+
+
 def test_the_analyst_database_reads_raw_data_from_the_bucket_once_attached(runs):
     from transforms.inputs import attach_lake
 
