@@ -118,7 +118,8 @@ class FakeClouds:
             "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_CONFIG_FILE": "/nonexistent/edrcov-e2e-config",
             "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/edrcov-e2e-credentials",
-            "AWS_ENDPOINT_URL_EC2": self.moto_url, "AWS_ENDPOINT_URL_ORGANIZATIONS": self.moto_url,
+            "AWS_ENDPOINT_URL_EC2": self.ssm.url if self.ssm.replay_describe else self.moto_url,
+            "AWS_ENDPOINT_URL_ORGANIZATIONS": self.moto_url,
             "AWS_ENDPOINT_URL_STS": self.ssm.url, "AWS_ENDPOINT_URL_SSM": self.ssm.url,
         }
 
@@ -293,13 +294,15 @@ def align_ec2(seeder: MotoSeeder, records: list[dict[str, Any]], plan: list[Plan
 
 @contextmanager
 def running_fake_clouds(machines: int, *, seed: int = 42, snapshot_date: date,
-                        latency: float = 0.0) -> Iterator[FakeClouds]:
-    """Start moto, the SSM, Azure and Cloud Asset fakes, launch the EC2 side and serve ``snapshot_date``."""
+                        latency: float = 0.0, replay_ec2: bool = False) -> Iterator[FakeClouds]:
+    """Start moto, the SSM, Azure and Cloud Asset fakes, launch the EC2 side and serve ``snapshot_date``.
+    ``replay_ec2`` (benchmarks): EC2 is reached through the SSM fake, which replays moto's answers
+    (``FakeSsm.replay_describe``)."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     moto_url = "http://{}:{}".format(*moto.get_host_and_port())
-    ssm = FakeSsm(page_size=SSM_PAGE, sts_upstream=moto_url, latency=latency)
+    ssm = FakeSsm(page_size=SSM_PAGE, sts_upstream=moto_url, latency=latency, replay_describe=replay_ec2)
     azure = AzureFake(max_page_size=AZURE_PAGE, latency=latency)
     cloudasset = CloudAssetFake(max_page_size=CLOUD_ASSET_PAGE, latency=latency)
     try:

@@ -18,6 +18,12 @@ then answer: the client's read timeout fires first), ``deny`` (HTTP 400 AccessDe
 operation ``AssumeRole``, STS's HTTP 403 AccessDenied instead of forwarding). ``calls`` counts every
 request by (account, operation), faulted ones included. ``latency`` (seconds) delays every answer, like a
 remote service's round trip (benchmarks); ``clear_data()`` forgets the seeded instances and inventory.
+
+``replay_describe`` (benchmarks) puts the fake in front of EC2 as well (``AWS_ENDPOINT_URL_EC2`` pointed
+here, forwarded upstream like STS) and keeps each successful ``Describe*`` answer, replaying it for the same
+(account, region, request): moto spends about 7 ms of CPU per instance serializing DescribeInstances, CPU
+that a real cloud's servers would not take from the cores of the machine being measured. The estate must not
+change while it is on (``forget_replies()`` drops what was kept).
 """
 
 from __future__ import annotations
@@ -74,8 +80,10 @@ class FakeSsm:
     """Start with ``with FakeSsm(...) as fake:`` (or ``start``/``stop``); seed data; add faults."""
 
     def __init__(self, page_size: int = 3, sts_upstream: str | None = None,
-                 default_account: str = "123456789012", latency: float = 0.0):
+                 default_account: str = "123456789012", latency: float = 0.0, replay_describe: bool = False):
         self.page_size, self.sts_upstream, self.default_account = page_size, sts_upstream, default_account
+        self.replay_describe = replay_describe
+        self._replies: dict[tuple[str, str, bytes], tuple[int, bytes, str]] = {}
         self.latency = latency  # seconds every answer waits (a service's round trip)
         self.calls: Counter[tuple[str, str]] = Counter()
         self.faults: list[Fault] = []
@@ -130,6 +138,11 @@ class FakeSsm:
         """Forget every seeded instance and inventory item (faults, counts and learnt keys stay)."""
         with self._lock:
             self._regions.clear()
+
+    def forget_replies(self) -> None:
+        """Drop the ``Describe*`` answers kept for replay."""
+        with self._lock:
+            self._replies.clear()
 
     def reset(self) -> None:
         """Forget faults and counts (seeded data and learnt keys stay)."""
@@ -190,6 +203,22 @@ class FakeSsm:
         size = min(self.page_size, body.get("MaxResults") or self.page_size)
         end = start + size
         return items[start:end], (_token(listing, end) if end < len(items) else None)
+
+    def upstream(self, form: bytes, headers: dict[str, str], account: str, key: str, region: str
+                 ) -> tuple[int, bytes, str]:
+        """A request for upstream (STS, or EC2 in front of which ``replay_describe`` puts the fake): a kept
+        answer if there is one, else ``sts``'s forwarding, keeping a successful ``Describe*`` answer."""
+        if not (self.replay_describe and b"Action=Describe" in form):
+            return self.sts(form, headers, account, key)
+        with self._lock:
+            kept = self._replies.get((account, region, form))
+        if kept is not None:
+            return kept
+        answer = self.sts(form, headers, account, key)
+        if answer[0] == 200:
+            with self._lock:
+                self._replies[(account, region, form)] = answer
+        return answer
 
     def sts(self, form: bytes, headers: dict[str, str], account: str, key: str) -> tuple[int, bytes, str]:
         """Forward an STS request upstream, denying AssumeRole where a fault says so; learn issued keys."""
@@ -277,7 +306,7 @@ def _handler_for(fake: FakeSsm) -> type[BaseHTTPRequestHandler]:
             target = self.headers.get("X-Amz-Target", "")
             try:
                 if not target:
-                    self._send(*fake.sts(body, dict(self.headers), account, key))
+                    self._send(*fake.upstream(body, dict(self.headers), account, key, region))
                     return
                 operation = target.rpartition(".")[2]
                 fake.count_and_fault(operation, account, key)
