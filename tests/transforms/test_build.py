@@ -172,3 +172,26 @@ def test_tested_night_checks_only_the_night_being_built():
     assert failing() == []
     con.execute("insert into h values ('a', date '2026-11-28'), (null, date '2026-11-28'), ('zz', date '2026-11-28')")
     assert failing() == ["unique(main.h: k, snapshot_date)", "not_null(main.h.k)", "relationship(main.h.k -> main.m.k)"]
+
+
+def test_row_checks_of_a_model_counted_together_still_name_each_failure():
+    """not_null and accepted_values of one model are counted in one scan; each failing check is still
+    reported on its own, with its count and sample, and the passing ones are not."""
+    from types import SimpleNamespace
+
+    from transforms.data_tests import run_data_tests
+
+    columns = {"k": {"not_null": True}, "state": {"not_null": True, "accepted_values": ["on", "off"]},
+               "note": {"not_null": True}}
+    project = SimpleNamespace(schema={"main.m": {"columns": columns}, "main.ok": {"columns": columns}},
+                              singular_tests=lambda: [])
+    con = duckdb.connect()
+    con.execute("create table ok as select * from (values ('a', 'on', 'x'), ('b', 'off', 'y')) t(k, state, note)")
+    con.execute("create table m as select * from (values ('a', 'on', 'x'), ('b', 'broken', 'y'), ('c', 'gone', 'z'), "
+                "('d', null, 'w')) t(k, state, note)")
+    with pytest.raises(DataTestError) as raised:
+        run_data_tests(con, project)
+    assert {(f.name, f.failing_rows) for f in raised.value.failures} == {
+        ("not_null(main.m.state)", 1), ("accepted_values(main.m.state)", 2)}
+    con.execute("delete from m where state is null or state not in ('on', 'off')")
+    assert run_data_tests(con, project) == 8
