@@ -574,3 +574,24 @@ def test_extract_runs_are_returned_and_recorded(fake: AzureFake, landing: Landin
     assert sorted((r["dataset"], r["status"]) for r in runs) == sorted(
         [(d, "ok") for d in GRAPH_DATASETS] + [(CHANGES, "skipped")])
     assert all(r["source"] == "azure" and r["cloud"] == "azure" for r in runs)
+
+
+def test_log_analytics_cells_come_out_as_the_sdk_would_give_them():
+    """Rows read straight from the query API's JSON: datetimes as ISO strings with an explicit UTC offset
+    (7-digit fractions truncated, as the SDK does), a datetime that cannot be parsed kept as it came,
+    timespans and GUIDs as strings, everything else untouched."""
+    from flows.sources.azure import json_table_rows
+
+    tables = [{"name": "PrimaryResult",
+               "columns": [{"name": "TimeGenerated", "type": "datetime"}, {"name": "Took", "type": "timespan"},
+                           {"name": "Id", "type": "guid"}, {"name": "Name", "type": "string"},
+                           {"name": "Count", "type": "long"}],
+               "rows": [["2024-05-01T10:00:00.1234567Z", "00:00:01", "1f0c", "<b>vm</b>", 3],
+                        ["2024-05-01T10:00:00", None, None, None, None],
+                        ["not a date", "1.00:00:00", "x", "", 0]]}]
+    assert json_table_rows(tables) == [
+        {"TimeGenerated": "2024-05-01T10:00:00.123456+00:00", "Took": "00:00:01", "Id": "1f0c", "Name": "<b>vm</b>",
+         "Count": 3},
+        {"TimeGenerated": "2024-05-01T10:00:00+00:00", "Took": "None", "Id": "None", "Name": None, "Count": None},
+        {"TimeGenerated": "not a date", "Took": "1.00:00:00", "Id": "x", "Name": "", "Count": 0}]
+    assert json_table_rows([{"columns": [], "rows": []}, {}]) == []
