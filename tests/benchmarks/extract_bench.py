@@ -80,7 +80,8 @@ def serve_fakes(conn: Any, machines: int, seed: int, snapshot_date: date, latenc
         while (message := conn.recv()) != "stop":
             if message == "served":  # requests the fakes answered (and CPU they used) since the last ask
                 served = {"azure": len(clouds.azure.requests), "gcp": len(clouds.cloudasset.requests),
-                          "aws_ssm_and_sts": sum(clouds.ssm.calls.values()),
+                          "aws": sum(clouds.ssm.calls.values()),  # SSM, STS and EC2 (in front of moto)
+                          "ec2_replayed": clouds.ssm.replayed,
                           "cpu_s": round(time.process_time() - cpu, 1)}
                 cpu = time.process_time()
                 for fake in (clouds.azure, clouds.cloudasset, clouds.ssm):
@@ -361,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dask-processes", type=int, metavar="P",
                         help="run each pool's threads on P Dask worker processes instead of this one "
                              "(a local cluster, as [runner] kind = \"dask\" with dask_processes = true)")
+    parser.add_argument("--inventory-shard-size", type=int, metavar="N",
+                        help="[aws] inventory_shard_size for the runs (default: the setting's default)")
     parser.add_argument("--json", type=Path, help="write the results as JSON to this path")
     parser.add_argument("--data-dir", type=Path, help="where the runs land (default: a temporary folder)")
     args = parser.parse_args(argv)
@@ -376,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
         "seeding_s": round(ready["seeding_s"], 1), "cpus": os.cpu_count(), "dask_processes": args.dask_processes,
         "runs": [],
     }
+    if args.inventory_shard_size:
+        ready["config"]["aws"]["inventory_shard_size"] = args.inventory_shard_size
+    results["inventory_shard_size"] = settings_for(ready["config"], Path("unused"), 1).aws.inventory_shard_size
     root = Path(args.data_dir or tempfile.mkdtemp(prefix="edrcov-bench-"))
     try:
         with pytest.MonkeyPatch.context() as mp:

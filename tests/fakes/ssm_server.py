@@ -84,6 +84,7 @@ class FakeSsm:
         self.page_size, self.sts_upstream, self.default_account = page_size, sts_upstream, default_account
         self.replay_describe = replay_describe
         self._replies: dict[tuple[str, str, bytes], tuple[int, bytes, str]] = {}
+        self.replayed = 0  # answers replayed since the last ``reset``
         self.latency = latency  # seconds every answer waits (a service's round trip)
         self.calls: Counter[tuple[str, str]] = Counter()
         self.faults: list[Fault] = []
@@ -145,10 +146,11 @@ class FakeSsm:
             self._replies.clear()
 
     def reset(self) -> None:
-        """Forget faults and counts (seeded data and learnt keys stay)."""
+        """Forget faults and counts (seeded data, learnt keys and kept answers stay)."""
         with self._lock:
             self.faults.clear()
             self.calls.clear()
+            self.replayed = 0
             self.assume_role_requests.clear()
 
     def _region(self, account: str, region: str) -> _Region:
@@ -212,6 +214,7 @@ class FakeSsm:
             return self.sts(form, headers, account, key)
         with self._lock:
             kept = self._replies.get((account, region, form))
+            self.replayed += kept is not None
         if kept is not None:
             return kept
         answer = self.sts(form, headers, account, key)
