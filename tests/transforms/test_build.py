@@ -174,24 +174,24 @@ def test_tested_night_checks_only_the_night_being_built():
     assert failing() == ["unique(main.h: k, snapshot_date)", "not_null(main.h.k)", "relationship(main.h.k -> main.m.k)"]
 
 
-def test_row_checks_of_a_model_counted_together_still_name_each_failure():
-    """not_null and accepted_values of one model are counted in one scan; each failing check is still
-    reported on its own, with its count and sample, and the passing ones are not."""
+def test_uniqueness_screened_by_key_hashes_still_reports_each_duplicate_exactly():
+    """A uniqueness test first groups hashes of the key; when that finds a repeated hash the exact test
+    runs and reports the duplicated keys (one or several columns, NULL keys included) with their count."""
     from types import SimpleNamespace
 
-    from transforms.data_tests import run_data_tests
+    from transforms.data_tests import generic_tests, run_data_tests
 
-    columns = {"k": {"not_null": True}, "state": {"not_null": True, "accepted_values": ["on", "off"]},
-               "note": {"not_null": True}}
-    project = SimpleNamespace(schema={"main.m": {"columns": columns}, "main.ok": {"columns": columns}},
+    project = SimpleNamespace(schema={"main.one": {"unique": ["k"]}, "main.two": {"unique": ["k", "n"]}},
                               singular_tests=lambda: [])
     con = duckdb.connect()
-    con.execute("create table ok as select * from (values ('a', 'on', 'x'), ('b', 'off', 'y')) t(k, state, note)")
-    con.execute("create table m as select * from (values ('a', 'on', 'x'), ('b', 'broken', 'y'), ('c', 'gone', 'z'), "
-                "('d', null, 'w')) t(k, state, note)")
+    con.execute("create table one as select * from (values ('a'), ('b'), (null)) t(k)")
+    con.execute("create table two as select * from (values ('a', 1), ('a', 2), ('b', 1)) t(k, n)")
+    assert all(t.screen and not con.execute(t.screen).fetchall() for t in generic_tests(project))
+    assert run_data_tests(con, project) == 2
+    con.execute("insert into one values ('b'), (null), (null)")
+    con.execute("insert into two values ('a', 2)")
     with pytest.raises(DataTestError) as raised:
         run_data_tests(con, project)
     assert {(f.name, f.failing_rows) for f in raised.value.failures} == {
-        ("not_null(main.m.state)", 1), ("accepted_values(main.m.state)", 2)}
-    con.execute("delete from m where state is null or state not in ('on', 'off')")
-    assert run_data_tests(con, project) == 8
+        ("unique(main.one: k)", 2), ("unique(main.two: k, n)", 1)}
+    assert sorted(raised.value.failures[0].sample, key=str) == [("b", 2), (None, 3)]
