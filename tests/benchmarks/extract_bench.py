@@ -198,7 +198,7 @@ class DaskPool:
     one-time costs in a warm-up of its own, before the run is timed."""
 
     def __init__(self, processes: int, workers: int, settings: Settings):
-        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")  # not the shutdown noise
         from distributed import Client, LocalCluster
 
         from flows.nightly import quiet_local_dask
