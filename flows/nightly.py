@@ -3,7 +3,8 @@
 Extraction fans out one task per scope job (subscription chunk, account-region, project, workspace) on the
 configured task runner with bounded parallelism; each task streams its pages into the run's staging area
 and returns its ``extract_runs`` outcomes, and any jobs it hands back (the SSM inventory shards of a large
-AWS account-region), which are submitted to the same runner as soon as it finishes. Landing then
+AWS account-region), which go to the front of the queue (``flows.scheduling``): jobs are submitted no faster
+than the runner can start them, so a handed-back job starts at the next free worker. Landing then
 publishes the snapshot atomically, the build replaces the database atomically after its data tests pass,
 and the reports are written from it.
 No Prefect server is needed: without ``PREFECT_API_URL`` Prefect starts a temporary local one.
@@ -23,6 +24,7 @@ from prefect.exceptions import MissingContextError
 from prefect.futures import as_completed
 
 from flows.lake.writer import ExtractOutcome, Landing
+from flows.scheduling import JobQueue
 from flows.settings import Settings
 from flows.sources.base import JobResult, LandingRef, ScopeJob, split_results
 
@@ -154,8 +156,12 @@ def _logger():
 
 
 def _extract_clouds(settings: Settings, ref: LandingRef) -> list[ExtractOutcome]:
+    """Plan each cloud and queue its jobs (started as soon as planned, as many as the runner can run), then
+    every outcome, in the order the jobs were queued (see ``flows.scheduling``: handed-back jobs first)."""
     logger = _logger()
-    futures = []
+    queue: JobQueue[ScopeJob, list[JobResult]] = JobQueue(
+        runner_capacity(settings), lambda job: extract_scope.submit(job, ref, settings), _first_done,
+        handed_back=lambda results: split_results(results)[1])
     for cloud in CLOUDS:
         if getattr(settings, cloud) is None:
             logger.info("[%s] section absent from the config: %s skipped", cloud, cloud)
@@ -164,27 +170,15 @@ def _extract_clouds(settings: Settings, ref: LandingRef) -> list[ExtractOutcome]
             jobs = plan_jobs(cloud, settings)
         except Exception as exc:  # noqa: BLE001 - planning failure is recorded, the other clouds go on
             logger.error("%s: could not list scopes: %s", cloud, exc)
-            futures.append(_planning_failure(cloud, exc))
+            queue.add_result(_planning_failure(cloud, exc))
             continue
-        futures.extend(extract_scope.submit(job, ref, settings) for job in jobs)
-    return _gather(futures, ref, settings)
+        queue.add(jobs)
+    return [outcome for results in queue.drain() for outcome in split_results(results)[0]]
 
 
-def _gather(submitted: list, ref: LandingRef, settings: Settings) -> list[ExtractOutcome]:
-    """Every outcome, in submission order. The jobs a finished job hands back are submitted as soon as it
-    finishes, not once the jobs submitted before it have, so that no worker waits on a slow scope."""
-    slots: list[list[ExtractOutcome]] = [item if isinstance(item, list) else [] for item in submitted]
-    waiting = {item: n for n, item in enumerate(submitted) if not isinstance(item, list)}
-    while waiting:
-        handed_back = {}
-        for future in as_completed(list(waiting)):
-            outcomes, jobs = split_results(future.result())
-            slots[waiting[future]] = outcomes
-            for job in jobs:
-                handed_back[extract_scope.submit(job, ref, settings)] = len(slots)
-                slots.append([])
-        waiting = handed_back
-    return [outcome for slot in slots for outcome in slot]
+def _first_done(futures: list) -> object:
+    """The first of the running Prefect futures to finish."""
+    return next(iter(as_completed(futures)))
 
 
 def _planning_failure(cloud: str, exc: Exception) -> list[ExtractOutcome]:
@@ -288,6 +282,17 @@ def quiet_local_dask() -> None:
     import dask
 
     dask.config.set(LOCAL_DASK_CONFIG)
+
+
+def runner_capacity(settings: Settings) -> int | None:
+    """How many extraction tasks the configured runner runs at once; None for a Dask cluster of one's own
+    (``address``: its size is its operators', and it may grow), which then gets every job at once."""
+    runner = settings.runner
+    if runner.kind != "dask":
+        return runner.max_workers
+    if runner.address:
+        return None
+    return runner.dask_workers * runner.dask_threads_per_worker
 
 
 def task_runner_for(settings: Settings):
