@@ -5,9 +5,10 @@ it all, land it and commit, and the figures are printed (and written as JSON).
     .venv/bin/python -m tests.benchmarks.extract_bench --machines 10000 --latency-ms 50 --workers 1 8 --json b.json
 
 What runs: ``plan_jobs`` then ``extract_job`` of each cloud, every job on one thread pool of ``--workers``
-threads, as the nightly flow's task runner does (without Prefect's own overhead); the jobs a job hands back
-(AWS inventory shards of a large account-region) go to the same pool as soon as it ends, as in the flow, so
-the pool size is the whole concurrency (1 worker: one request stream at a time). Then the outcomes are
+threads, as the nightly flow's task runner does (without Prefect's own overhead), queued as the flow
+queues them (``flows.scheduling.JobQueue``: no more submitted than the pool can start, the jobs a job hands
+back, AWS inventory shards of a large account-region, at the front of the queue), so the pool size is the
+whole concurrency (1 worker: one request stream at a time). Then the outcomes are
 recorded and the landing committed (the flow's ``land``). Per cloud it reports jobs (of which handed back),
 requests, pages, rows and rejected rows (from the committed ``extract_runs``), its wall time (its planning,
 then from its first job's start to its last job's end; the clouds overlap when there are several workers)
@@ -43,7 +44,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -53,6 +54,7 @@ import duckdb
 import pytest
 
 from flows.lake.writer import ExtractOutcome, Landing, partition_dir
+from flows.scheduling import JobQueue
 from flows.settings import Settings
 from flows.sources.base import LandingRef, ScopeJob, split_results
 from tests.e2e.fake_clouds import apply_environment, running_fake_clouds
@@ -177,19 +179,6 @@ def _timed_job(cloud: str, job: ScopeJob, ref: LandingRef, settings: Settings, h
     return TimedJob(cloud, handed_back, started, time.perf_counter(), *split_results(results))
 
 
-def _gather(pool: ThreadPoolExecutor, futures: list[Future], ref: LandingRef, settings: Settings) -> list[TimedJob]:
-    """Every job, the jobs handed back included: those are submitted as soon as their job ends."""
-    done: list[TimedJob] = []
-    waiting = set(futures)
-    while waiting:
-        finished, waiting = wait(waiting, return_when=FIRST_COMPLETED)
-        for future in finished:
-            job = future.result()
-            done.append(job)
-            waiting |= {pool.submit(_timed_job, job.cloud, more, ref, settings, True) for more in job.more}
-    return done
-
-
 class DaskPool:
     """``workers`` threads spread evenly over up to ``processes`` Dask worker processes (a
     ``distributed.LocalCluster``, as ``[runner] kind = "dask"`` with ``dask_processes = true`` starts): each
@@ -242,13 +231,18 @@ def extract(settings: Settings, snapshot_date: date, dask: DaskPool | None = Non
     planning: dict[str, tuple[float, float]] = {}
     workers = settings.runner.max_workers
     with dask or ThreadPoolExecutor(workers) as pool:
-        futures = []
-        for cloud in CLOUDS:  # like the flow: plan one cloud, submit its jobs, plan the next
+        # like the flow: plan one cloud, queue its jobs, plan the next; at most ``workers`` submitted at once,
+        # the jobs a job hands back (AWS inventory shards) at the front of the queue
+        queue: JobQueue[tuple[str, ScopeJob, bool], TimedJob] = JobQueue(
+            workers, lambda item: pool.submit(_timed_job, item[0], item[1], ref, settings, item[2]),
+            lambda futures: next(as_completed(futures)),
+            handed_back=lambda timed: [(timed.cloud, more, True) for more in timed.more])
+        for cloud in CLOUDS:
             planned = time.perf_counter()
             jobs = importlib.import_module(f"flows.sources.{cloud}").plan_jobs(settings)
             planning[cloud] = (planned, time.perf_counter())
-            futures += [pool.submit(_timed_job, cloud, job, ref, settings) for job in jobs]
-        done = _gather(pool, futures, ref, settings)
+            queue.add((cloud, job, False) for job in jobs)
+        done = queue.drain()
     extracted = time.perf_counter()
     committed = ref.open()
     for job in done:
