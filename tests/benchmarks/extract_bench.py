@@ -3,6 +3,8 @@ it all, land it and commit, and the figures are printed (and written as JSON).
 
     .venv/bin/python -m tests.benchmarks.extract_bench --machines 10000
     .venv/bin/python -m tests.benchmarks.extract_bench --machines 10000 --latency-ms 50 --workers 1 8 --json b.json
+    .venv/bin/python -m tests.benchmarks.extract_bench --machines 10000 --latency-ms 50 --workers 1 8 \
+        --dask-processes 4      # the pool's threads on 4 Dask worker processes (see ``DaskPool``)
 
 What runs: ``plan_jobs`` then ``extract_job`` of each cloud, every job on one thread pool of ``--workers``
 threads, as the nightly flow's task runner does (without Prefect's own overhead), queued as the flow
