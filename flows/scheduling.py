@@ -33,7 +33,7 @@ class JobQueue(Generic[Job, Result]):
         self.capacity, self.submit, self.first_done, self.handed_back = capacity, submit, first_done, handed_back
         self.pending: deque[tuple[int, Job]] = deque()
         self.running: dict[Any, int] = {}
-        self.results: list[Result | None] = []
+        self.results: list[Any] = []  # in the order added; a running or waiting job's place holds None
 
     def add(self, jobs: Iterable[Job], *, first: bool = False) -> None:
         """Queue ``jobs`` (in this order; ``first``: ahead of those already waiting) and start what fits."""
@@ -64,4 +64,4 @@ class JobQueue(Generic[Job, Result]):
             result = future.result()
             self.results[index] = result
             self.add(self.handed_back(result), first=True)
-        return [result for result in self.results if result is not None]
+        return self.results

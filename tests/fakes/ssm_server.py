@@ -22,8 +22,8 @@ remote service's round trip (benchmarks); ``clear_data()`` forgets the seeded in
 ``replay_describe`` (benchmarks) puts the fake in front of EC2 as well (``AWS_ENDPOINT_URL_EC2`` pointed
 here, forwarded upstream like STS) and keeps each successful ``Describe*`` answer, replaying it for the same
 (account, region, request): moto spends about 7 ms of CPU per instance serializing DescribeInstances, CPU
-that a real cloud's servers would not take from the cores of the machine being measured. The estate must not
-change while it is on (``forget_replies()`` drops what was kept).
+that a real cloud's servers would not take from the cores of the machine being measured. The EC2 estate must
+not change while it is on.
 """
 
 from __future__ import annotations
@@ -139,11 +139,6 @@ class FakeSsm:
         """Forget every seeded instance and inventory item (faults, counts and learnt keys stay)."""
         with self._lock:
             self._regions.clear()
-
-    def forget_replies(self) -> None:
-        """Drop the ``Describe*`` answers kept for replay."""
-        with self._lock:
-            self._replies.clear()
 
     def reset(self) -> None:
         """Forget faults and counts (seeded data, learnt keys and kept answers stay)."""
