@@ -7,9 +7,13 @@ each, because ``contentType`` is a single value per call:
 * ``gcp__compute_instances``: ``assetTypes=compute.googleapis.com/Instance``, ``contentType=RESOURCE``
 * ``gcp__os_inventories``: the same with ``contentType=OS_INVENTORY``
 
-Pages are streamed one at a time into the landing (``pager.pages``); each ``Asset`` proto is turned back
-into the camelCase JSON the REST API sent (see ``asset_to_dict``), which is what the extractors in
-``flows.records.gcp`` read and what lands in ``raw_json``.
+Pages are streamed one at a time into the landing (``pager.pages``). The assets are the camelCase JSON
+the REST API sent, which is what the extractors in ``flows.records.gcp`` read and what lands in
+``raw_json``: a ``requests`` response hook on the transport's session (``RawAssetPages``) takes them from
+each successful page before the SDK parses it, and leaves the SDK only the page token. The SDK still
+builds and signs the requests, retries, raises failed answers and drives the paging; what it no longer
+does is turn every asset into protobuf in pure Python (``json_format``), which was most of the
+connector's CPU and would then have had to be turned back into JSON.
 
 Retries happen at two levels. Inside one page request, google-api-core retries 429, 500, 502, 503, 504 and
 request timeouts with exponential backoff and full jitter until ``ApiRetry.deadline_seconds`` (its default
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -49,7 +54,7 @@ from google.cloud.asset_v1.services.asset_service.transports.rest import (
     AssetServiceRestInterceptor,
     AssetServiceRestTransport,
 )
-from google.protobuf.json_format import MessageToDict
+from requests import Response
 from requests import exceptions as rexc
 
 from flows.lake.writer import ExtractOutcome, Landing
@@ -155,22 +160,25 @@ def _asset_pages(session: _ClientSession, scope: str, content_type: str, page_si
                                          content_type=asset_v1.ContentType[content_type], page_size=page_size)
     pager = client.list_assets(request=request, retry=_api_core_retry(api_retry, scope, content_type),
                                timeout=api_retry.timeout_seconds)
-    for page in pager.pages:
-        yield [asset_to_dict(asset) for asset in type(page).pb(page).assets], {}
+    for _page in pager.pages:
+        yield session.raw_pages.take(), {}
 
 
 class _ClientSession:
     """One ``AssetServiceClient`` per job, created on first use; its REST interceptor counts every HTTP
-    attempt into the counter of the dataset being read."""
+    attempt into the counter of the dataset being read, and ``raw_pages`` keeps each page's assets."""
 
     def __init__(self, gcp: GcpSettings):
         self.gcp = gcp
         self._client: asset_v1.AssetServiceClient | None = None
         self._interceptor = _CountingInterceptor()
+        self.raw_pages = RawAssetPages()
 
     def client(self, counter: RequestCounter) -> asset_v1.AssetServiceClient:
         if self._client is None:
             self._client = _make_client(self.gcp, self._interceptor)
+            # The REST transport's requests session (google-auth's AuthorizedSession) sends every attempt.
+            self._client.transport._session.hooks["response"].append(self.raw_pages)
         self._interceptor.counter = counter
         return self._client
 
@@ -319,36 +327,66 @@ def classify_gcp_error(exc: BaseException) -> ErrorInfo | None:
     return None
 
 
-# -- proto -> camelCase JSON ---------------------------------------------------------------------------------
+# -- the REST JSON of each page -------------------------------------------------------------------------------
 
 
-def asset_to_dict(asset: Any) -> dict[str, Any]:
-    """An ``Asset`` (proto-plus wrapper or raw protobuf) as the REST API's camelCase JSON object.
+def _enum_names(field: Any) -> dict[int, str]:
+    return {value.number: value.name for value in field.enum_type.values}
 
-    ``MessageToDict`` on the raw protobuf gives the REST shape: lowerCamelCase names, enum *names*
-    (``INSTALLED_PACKAGE``), map keys untouched, Timestamps as RFC 3339 ``Z`` strings, int64 as strings,
-    fields at their default omitted. proto-plus's ``to_dict`` does not (snake_case names, ``type_``, enums
-    as numbers, every default filled in). One difference remains: ``resource.data`` is a
-    ``google.protobuf.Struct``, whose numbers are doubles, so ``0`` comes back as ``0.0``; whole numbers
-    are turned back into ints there (the API sends uint64 ids as strings, so no precision is at stake).
+
+# The only enums inside a Compute instance's RESOURCE or OS_INVENTORY asset: osconfig.v1.Inventory.Item's.
+# The transport asks for them as numbers (``$alt=json;enum-encoding=int``); they land as names, as in the
+# API reference and the rest of the lake.
+_INVENTORY_ITEM = asset_v1.Asset.pb().DESCRIPTOR.fields_by_name["os_inventory"].message_type \
+    .nested_types_by_name["Item"]
+ITEM_ENUMS = {field.json_name: _enum_names(field) for field in _INVENTORY_ITEM.fields if field.enum_type}
+
+
+class RawAssetPages:
+    """A ``requests`` response hook that keeps the assets of each successful ``ListAssets`` answer, as the
+    JSON the API sent, and hands the SDK a body with the page token alone.
+
+    Anything but a 2xx answer passes untouched, so the SDK raises and retries failures as it always does. A
+    2xx body that is not a JSON object with an ``assets`` list raises ``ValueError`` (the page fails, as the
+    SDK's own parse would have failed it); one malformed *asset* is left for the record extractor, which
+    rejects that record alone.
     """
-    message = getattr(asset, "_pb", asset)
-    record = MessageToDict(message)
-    data = (record.get("resource") or {}).get("data")
-    if data is not None:
-        record["resource"]["data"] = _whole_numbers_as_ints(data)
-    return record
+
+    def __init__(self) -> None:
+        self._assets: list[Any] | None = None
+
+    def __call__(self, response: Response, *args: Any, **kwargs: Any) -> Response | None:
+        if not 200 <= response.status_code < 300:
+            return None
+        page = json.loads(response.content)
+        if not isinstance(page, dict) or not isinstance(page.get("assets", []), list):
+            raise ValueError("ListAssets answered with JSON that is not a page of assets")
+        self._assets = [named_enums(asset) for asset in page.get("assets", [])]
+        token = page.get("nextPageToken")
+        response._content = json.dumps({"nextPageToken": token} if token else {}).encode()
+        return response
+
+    def take(self) -> list[Any]:
+        """The assets of the page the SDK has just returned (each page is taken once)."""
+        if self._assets is None:
+            raise RuntimeError("the SDK returned a ListAssets page that the response hook did not see")
+        assets, self._assets = self._assets, None
+        return assets
 
 
-def _whole_numbers_as_ints(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
-        return int(value)
-    if isinstance(value, dict):
-        return {key: _whole_numbers_as_ints(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_whole_numbers_as_ints(item) for item in value]
-    return value
+def named_enums(asset: Any) -> Any:
+    """An asset with its inventory items' ``type`` and ``originType`` numbers turned into enum names (a
+    number the SDK does not know stays a number); any other shape is returned as it is."""
+    items = (asset.get("osInventory") or {}).get("items") if isinstance(asset, dict) else None
+    if isinstance(items, dict):
+        for item in items.values():
+            if isinstance(item, dict):
+                for key, names in ITEM_ENUMS.items():
+                    value = item.get(key)
+                    if type(value) is int and value in names:
+                        item[key] = names[value]
+    return asset
 
 
-__all__ = ["plan_jobs", "extract_job", "ApiRetry", "InsecureEndpointError", "asset_to_dict",
+__all__ = ["plan_jobs", "extract_job", "ApiRetry", "InsecureEndpointError", "RawAssetPages", "named_enums",
            "classify_gcp_error", "credentials_for", "endpoint_is_anonymous", "retry_after_seconds"]

@@ -353,38 +353,68 @@ def test_error_classes(exc: BaseException, expected: tuple[str, bool]) -> None:
 # -- proto -> JSON and typed columns -------------------------------------------------------------------------
 
 
-def _through_the_sdk(asset: dict[str, Any]) -> dict[str, Any]:
-    """Parse a REST asset the way the SDK does, then convert it back."""
-    response = asset_v1.ListAssetsResponse()
-    json_format.Parse(json.dumps({"assets": [asset]}), asset_v1.ListAssetsResponse.pb(response),
-                      ignore_unknown_fields=True)
-    return gcp.asset_to_dict(response.assets[0])
+def _page_response(status: int, body: bytes) -> requests.Response:
+    response = requests.Response()
+    response.status_code, response._content = status, body
+    return response
 
 
-@pytest.mark.parametrize("name", ["instance_resource", "os_inventory_windows"])
-def test_asset_to_dict_gives_back_the_rest_json(name: str) -> None:
-    asset = sample(name)
-    assert _through_the_sdk(asset) == asset
+def test_the_hook_keeps_the_assets_and_leaves_the_sdk_the_page_token() -> None:
+    hook = gcp.RawAssetPages()
+    asset = sample("instance_resource")
+    response = _page_response(200, json.dumps({"assets": [asset], "nextPageToken": "t2",
+                                               "readTime": "2024-05-01T10:00:00Z"}).encode())
+    assert hook(response) is response
+    assert json.loads(response.content) == {"nextPageToken": "t2"}  # all the SDK parses now
+    parsed = asset_v1.ListAssetsResponse()
+    json_format.Parse(response.content, asset_v1.ListAssetsResponse.pb(parsed))
+    assert parsed.next_page_token == "t2"
+    assert hook.take() == [asset]  # the JSON as sent: Struct numbers stay ints
+    with pytest.raises(RuntimeError):
+        hook.take()  # a page is taken once
+
+    last = _page_response(200, b'{"readTime": "2024-05-01T10:00:00Z"}')  # an empty last page
+    hook(last)
+    assert json.loads(last.content) == {} and hook.take() == []
 
 
-def test_asset_to_dict_keeps_map_keys_enum_names_and_times() -> None:
+@pytest.mark.parametrize("status", [301, 400, 403, 429, 500, 503])
+def test_the_hook_passes_failed_answers_to_the_sdk_untouched(status: int) -> None:
+    hook = gcp.RawAssetPages()
+    body = b'{"error": {"code": 403, "message": "denied", "status": "PERMISSION_DENIED"}}'
+    response = _page_response(status, body)
+    assert hook(response) is None and response.content == body
+    with pytest.raises(RuntimeError):
+        hook.take()
+
+
+@pytest.mark.parametrize("body", [b"<html>proxy error</html>", b"[1, 2]", b'{"assets": {"a": 1}}'])
+def test_a_2xx_body_that_is_not_a_page_fails(body: bytes) -> None:
+    with pytest.raises(ValueError):
+        gcp.RawAssetPages()(_page_response(200, body))
+
+
+def test_inventory_enums_sent_as_numbers_land_as_names() -> None:
     asset = sample("os_inventory_linux")
-    back = _through_the_sdk(copy.deepcopy(asset))
-    assert back["ancestors"] == asset["ancestors"]
-    assert back["updateTime"] == asset["updateTime"]
-    assert back["osInventory"]["updateTime"] == "2024-05-01T09:58:12.345678Z"
-    assert set(back["osInventory"]["items"]) == set(asset["osInventory"]["items"])  # keys untouched
-    bash = back["osInventory"]["items"]["installedPackage-bash:amd64:5.2.15-2+b2"]
+    items = asset["osInventory"]["items"]
+    bash = items["installedPackage-bash:amd64:5.2.15-2+b2"]
     assert bash["type"] == "INSTALLED_PACKAGE" and bash["originType"] == "INVENTORY_REPORT"
-    assert bash["createTime"] == "2024-04-01T00:00:00Z"  # same instant; proto JSON drops the .000
-    assert bash["installedPackage"]["aptPackage"] == {"packageName": "bash", "architecture": "amd64",
-                                                      "version": "5.2.15-2+b2"}
+    numbered = copy.deepcopy(asset)
+    for item in numbered["osInventory"]["items"].values():
+        item["type"] = {"INSTALLED_PACKAGE": 1, "AVAILABLE_PACKAGE": 2}[item["type"]]
+        item["originType"] = 1
+    assert gcp.named_enums(numbered) == asset
+    unknown = {"osInventory": {"items": {"x": {"type": 7, "originType": 0}, "y": "not an item"}}}
+    assert gcp.named_enums(unknown) == {"osInventory": {"items": {
+        "x": {"type": 7, "originType": "ORIGIN_TYPE_UNSPECIFIED"}, "y": "not an item"}}}
+    for odd in (None, "text", [1], {"osInventory": None}, {"osInventory": {"items": [1]}}):
+        assert gcp.named_enums(copy.deepcopy(odd)) == odd  # left for the record extractor to reject
 
 
 def test_offset_timestamps_land_in_utc() -> None:
     from flows.records.gcp import to_compute_instance_row
 
-    row = to_compute_instance_row(_through_the_sdk(sample("instance_resource")))
+    row = to_compute_instance_row(sample("instance_resource"))
     assert row["creation_timestamp"] == datetime(2021, 4, 22, 20, 51, 49, 576000, tzinfo=UTC)  # -07:00
     assert row["last_start_timestamp"] == datetime(2022, 5, 26, 8, 44, 52, 756000, tzinfo=UTC)
     assert row["last_stop_timestamp"] == datetime(2022, 5, 26, 1, 0, 1, 123000, tzinfo=UTC)
@@ -432,6 +462,10 @@ def test_landed_parquet_has_typed_columns(fake: CloudAssetFake, landing: Landing
     chrome = raw_windows["osInventory"]["items"]["installedPackage-Google Chrome:124.0.6367.119"]
     install_date = chrome["installedPackage"]["windowsApplication"]["installDate"]
     assert install_date == {"year": 2024, "month": 4, "day": 30}  # a google.type.Date object
+    assert raw_windows == sample("os_inventory_windows")  # served with numbered enums, landed with names
+    raw_linux = json.loads(linux["raw_json"])
+    openssl = raw_linux["osInventory"]["items"]["availablePackage-openssl:amd64:3.0.13-1~deb12u1"]
+    assert openssl["type"] == "AVAILABLE_PACKAGE"
 
     runs = read_partition(landing, "extract_runs").to_pylist()
     assert sorted((r["dataset"], r["rows"], r["pages"], r["requests"]) for r in runs) == [
