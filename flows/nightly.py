@@ -161,7 +161,7 @@ def _extract_clouds(settings: Settings, ref: LandingRef) -> list[ExtractOutcome]
     logger = _logger()
     queue: JobQueue[ScopeJob, list[JobResult]] = JobQueue(
         runner_capacity(settings), lambda job: extract_scope.submit(job, ref, settings), _first_done,
-        handed_back=lambda results: split_results(results)[1])
+        handed_back=lambda results: split_results(results)[1], weight=lambda job: job.machines or 0)
     for cloud in CLOUDS:
         if getattr(settings, cloud) is None:
             logger.info("[%s] section absent from the config: %s skipped", cloud, cloud)

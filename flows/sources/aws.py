@@ -34,9 +34,10 @@ Inventory shards. ~90,000 calls one after another take hours, and would keep one
 others idle. So the account-region job lists the managed instances once, landing instance information
 and keeping each id and platform (a few dozen bytes an instance, not the pages); up to
 ``[aws] inventory_shard_size`` instances it then reads their inventory itself, above that it hands back
-inventory shard jobs: contiguous batches of the list, at most ``inventory_max_shards`` of them (each of
-which may call this region's SSM at the same time as the others: its rate limits are per account and
-region), which the flow submits to its task runner like any other job. A shard keeps the scope
+inventory shard jobs: contiguous batches of the list, smaller towards its end (``inventory_shards``), at
+most ``inventory_max_shards`` of them (each of which may call this region's SSM at the same time as the
+others: its rate limits are per account and region), which the flow submits to its task runner like any
+other job, the largest first. A shard keeps the scope
 (``<account>/<region>``), so its ``extract_runs`` rows count towards the scope and a failed shard fails
 the scope: its machines can only be ``unknown``, never ``not_installed``; its failure message starts with
 its part (``inventory 2/5: ...``). A shard assumes the role once for itself; its datasets are retried on
@@ -352,24 +353,50 @@ DATASETS = (*LISTINGS, *INVENTORY_TYPES)
 # ---------------------------------------------------------------------------------------------- shards
 
 def inventory_shards(instances: Sequence[Instance], shard_size: int, max_shards: int) -> list[list[Instance]]:
-    """The managed instances in contiguous, near-equal batches: ``ceil(n / shard_size)`` of them but at most
-    ``max_shards``, in listing order; every instance in exactly one batch. None for no instance."""
+    """The managed instances in contiguous batches of at most ``shard_size``, getting smaller towards the end
+    of the list (one batch if they fit in one): whole batches while more than two remain, then halves of
+    what remains down to a quarter of ``shard_size``. Every instance in exactly one batch, in listing
+    order; none for no instance.
+
+    Why tapered: the flow starts the largest waiting shard first (``flows.scheduling``), so the night ends
+    on small shards and the workers finish together, not most of them idle while a few full shards run
+    (guided self-scheduling). Equal batches of ``ceil(n / shard_size)`` were up to a full shard's time
+    slower at the end. If that makes more than ``max_shards`` batches, ``max_shards`` near-equal ones."""
     if not instances:
         return []
-    count = min(max_shards, math.ceil(len(instances) / shard_size))
-    size, larger = divmod(len(instances), count)
+    sizes = _tapered_sizes(len(instances), shard_size)
+    if len(sizes) > max_shards:
+        count = min(max_shards, math.ceil(len(instances) / shard_size))
+        size, larger = divmod(len(instances), count)
+        sizes = [size + (1 if k < larger else 0) for k in range(count)]
     batches, start = [], 0
-    for k in range(count):
-        end = start + size + (1 if k < larger else 0)
-        batches.append(list(instances[start:end]))
-        start = end
+    for size in sizes:
+        batches.append(list(instances[start:start + size]))
+        start += size
     return batches
+
+
+def _tapered_sizes(count: int, shard_size: int) -> list[int]:
+    if count <= shard_size:
+        return [count]  # one batch: the region's own job reads it
+    smallest = max(1, shard_size // 4)
+    sizes, remaining = [], count
+    while remaining > 0:
+        if remaining <= smallest:
+            size = remaining
+        elif remaining > 2 * shard_size:
+            size = shard_size
+        else:
+            size = min(shard_size, math.ceil(remaining / 2))
+        sizes.append(size)
+        remaining -= size
+    return sizes
 
 
 def _shard_job(job: ScopeJob, number: int, count: int, instances: list[Instance]) -> ScopeJob:
     """An inventory shard: the account-region's scope and identifiers, plus the instances it reads."""
     params = {**job.params, SHARD_INSTANCES: tuple(instances)}
-    return ScopeJob(CLOUD, job.scope, params, part=f"inventory {number}/{count}")
+    return ScopeJob(CLOUD, job.scope, params, part=f"inventory {number}/{count}", machines=len(instances))
 
 
 # ---------------------------------------------------------------------------------------------- extract

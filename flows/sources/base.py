@@ -45,6 +45,7 @@ class ScopeJob:
     scope: str  # subscription (chunk) / "account/region" / "projects/x" / "workspace:<id>"
     params: dict[str, Any] = field(default_factory=dict)
     part: str | None = None  # which part of the scope, when a job was split (e.g. "inventory 2/5")
+    machines: int | None = None  # how many machines it reads, when known (a shard): the larger start first
 
     @property
     def label(self) -> str:

@@ -19,7 +19,6 @@ hand-back of shard jobs to the task runner runs on both nights.
 from __future__ import annotations
 
 import importlib
-import math
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -37,6 +36,8 @@ from typer.testing import CliRunner
 from flows.cli import EXIT_OK, EXIT_PARTIAL, app
 from flows.demo.aws import ssm_information
 from flows.demo.inventory import DemoContext
+from flows.settings import AwsSettings
+from flows.sources.aws import inventory_shards
 from tests.e2e.fake_clouds import ACCESS_KEY, SECRET_KEY, FakeClouds, running_fake_clouds, to_toml
 from tests.fakes.ssm_server import Fault
 
@@ -220,7 +221,10 @@ def test_clean_night_reads_each_regions_inventory_in_shards(nights):
     assert all(count > SHARD_SIZE for count in managed.values()), managed
     for dataset in INVENTORY_DATASETS:
         shards = Counter(r["scope"] for r in runs if r["dataset"] == dataset)
-        assert shards == {scope: math.ceil(count / SHARD_SIZE) for scope, count in managed.items()}, dataset
+        most = AwsSettings().inventory_max_shards  # the sizes themselves: tests/sources/test_aws.py
+        expected = {scope: len(inventory_shards([("i", "Linux")] * count, SHARD_SIZE, most))
+                    for scope, count in managed.items()}
+        assert shards == expected and all(n > 1 for n in expected.values()), dataset
     apps = Counter()
     for row in runs:
         if row["dataset"] == "aws__ssm_applications":

@@ -48,6 +48,36 @@ def test_handed_back_jobs_start_before_the_jobs_still_waiting():
     assert runner.most_running == 2
 
 
+class ShardingRunner(FifoRunner):
+    """Like ``FifoRunner``, but a job named ``X+`` hands back ``X:<size>`` jobs of the sizes in ``SHARDS``."""
+
+    SHARDS = {"A+": [4, 3, 1], "B+": [4, 2, 1]}
+
+    def handed_back(self, result: str) -> list[str]:  # type: ignore[override]
+        return [f"{result[:-1]}:{size}" for size in self.SHARDS.get(result, [])]
+
+
+def _size(job: str) -> int:
+    return int(job.partition(":")[2] or 0)
+
+
+def test_the_largest_handed_back_job_starts_first():
+    runner = ShardingRunner()
+    queue = JobQueue(2, runner.submit, runner.first_done, runner.handed_back, weight=_size)
+    queue.add(["A+", "B+", "C"])
+    queue.drain()
+    # A's shards wait while B lists; then the largest of all waiting go first, C (not handed back) last
+    assert runner.started == ["A+", "B+", "A:4", "B:4", "A:3", "B:2", "B:1", "A:1", "C"]  # ties: latest first
+
+
+def test_without_a_weight_the_latest_handed_back_start_first():
+    runner = ShardingRunner()
+    queue = JobQueue(2, runner.submit, runner.first_done, runner.handed_back)
+    queue.add(["A+", "B+", "C"])
+    queue.drain()
+    assert runner.started == ["A+", "B+", "A:4", "B:4", "B:2", "B:1", "A:3", "A:1", "C"]
+
+
 def test_without_a_capacity_every_job_is_submitted_at_once():
     runner = FifoRunner()
     queue = JobQueue(None, runner.submit, runner.first_done, runner.handed_back)

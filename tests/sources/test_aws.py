@@ -289,13 +289,16 @@ def test_secrets_never_reach_the_lake_outcomes_or_jobs(estate: Estate, tmp_path:
     (0, 5, 16, []),
     (1, 5, 16, [1]),
     (5, 5, 16, [5]),
-    (6, 5, 16, [3, 3]),
+    (6, 5, 16, [3, 2, 1]),
     (7, 2, 16, [2, 2, 2, 1]),
-    (11, 5, 16, [4, 4, 3]),
+    (11, 5, 16, [5, 3, 2, 1]),
     (7, 1, 3, [3, 2, 2]),  # capped: at most 3 shards, so larger ones
-    (1000, 200, 16, [200] * 5),
+    (541, 200, 16, [200, 171, 85, 43, 42]),  # whole shards, then halves down to a quarter of the size
+    (1000, 200, 16, [200, 200, 200, 200, 100, 50, 50]),
+    (1000, 200, 5, [200] * 5),  # tapering would need 7: capped
+    (100_000, 200, 16, [6250] * 16),
 ])
-def test_inventory_shards_are_near_equal_batches_covering_each_instance_once(
+def test_inventory_shards_taper_and_cover_each_instance_once(
         count: int, size: int, most: int, expected: list[int]) -> None:
     instances = [(f"i-{n:017x}", "Windows" if n % 3 else "Linux") for n in range(count)]
     shards = aws.inventory_shards(instances, size, most)
