@@ -167,6 +167,7 @@ def warm_ec2_replies(settings: Settings) -> int:
 @dataclass
 class TimedJob:
     cloud: str
+    label: str
     handed_back: bool  # a job another job handed back (an AWS inventory shard)
     started: float
     finished: float
@@ -178,7 +179,7 @@ def _timed_job(cloud: str, job: ScopeJob, ref: LandingRef, settings: Settings, h
                ) -> TimedJob:
     started = time.perf_counter()
     results = importlib.import_module(f"flows.sources.{cloud}").extract_job(job, ref.open(), settings)
-    return TimedJob(cloud, handed_back, started, time.perf_counter(), *split_results(results))
+    return TimedJob(cloud, job.label, handed_back, started, time.perf_counter(), *split_results(results))
 
 
 class DaskPool:
@@ -238,7 +239,8 @@ def extract(settings: Settings, snapshot_date: date, dask: DaskPool | None = Non
         queue: JobQueue[tuple[str, ScopeJob, bool], TimedJob] = JobQueue(
             workers, lambda item: pool.submit(_timed_job, item[0], item[1], ref, settings, item[2]),
             lambda futures: next(as_completed(futures)),
-            handed_back=lambda timed: [(timed.cloud, more, True) for more in timed.more])
+            handed_back=lambda timed: [(timed.cloud, more, True) for more in timed.more],
+            weight=lambda item: item[1].machines or 0)
         for cloud in CLOUDS:
             planned = time.perf_counter()
             jobs = importlib.import_module(f"flows.sources.{cloud}").plan_jobs(settings)
@@ -265,7 +267,11 @@ def extract(settings: Settings, snapshot_date: date, dask: DaskPool | None = Non
             "cpu_s": round(time.process_time() - cpu + (dask.cpu_s() - workers_cpu if dask else 0.0), 1),
             "busy_s": round(sum(j.finished - j.started for j in done), 2),
             "longest_job_s": round(max((j.finished - j.started for j in done), default=0.0), 2),
-            "peak_rss_mb": _peak_rss_mb(), **({"dask_worker_peak_rss_mb": dask.peak_rss_mb()} if dask else {})}
+            "peak_rss_mb": _peak_rss_mb(), **({"dask_worker_peak_rss_mb": dask.peak_rss_mb()} if dask else {}),
+            # when each job ran, in seconds from the start (perf_counter is one clock for every process here)
+            "timeline": [{"cloud": j.cloud, "job": j.label, "handed_back": j.handed_back,
+                          "start_s": round(j.started - started, 2), "end_s": round(j.finished - started, 2)}
+                         for j in sorted(done, key=lambda j: j.started)]}
 
 
 def _extract_runs(lake: Path, snapshot_date: date) -> dict[str, dict[str, Any]]:
