@@ -10,8 +10,12 @@ from tests.benchmarks.bench import bench_size, markdown
 
 @pytest.mark.slow
 def test_benchmark_runs_at_the_smallest_size(tmp_path):
-    result = bench_size(10_000, tmp_path, history_nights=3)
+    result = bench_size(10_000, tmp_path, history_nights=3, repeat=2)
     assert result["build"]["view_rows"]["machines"] > 9_000
+    # each timed build twice from the same state: the same models and rows both times
+    assert len(result["build"]["repeat_seconds"]) == len(result["build_with_history"]["repeat_seconds"]) == 2
+    assert result["build_with_history"]["view_rows"]["machine_history"] == 4 * result["build"]["view_rows"]["machines"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # the copies are gone with the size's folder
     assert result["floor"]["rows_scanned"] > 100_000  # ~20 software rows per machine
     assert set(result["pandas"]["verdicts"]) >= {"protected", "not_installed", "unknown"}
     assert result["peak_rss_mib"] > 0 and result["floor_ratio"] > 0 and result["pandas_speedup"] > 0
