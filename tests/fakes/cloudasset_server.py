@@ -54,6 +54,7 @@ class Fault:
     delay: float = 0.0  # seconds to wait before answering (slow responses)
     headers: dict[str, str] = field(default_factory=dict)
     message: str | None = None
+    body: bytes | None = None  # answer with these bytes (``status``, default 200): a proxy's HTML page, say
     hits: int = 0
 
     def matches(self, parent: str, content_type: str) -> bool:
@@ -97,9 +98,9 @@ class CloudAssetFake:
 
     def fail(self, status: int | None = None, *, times: int | None = None, parent: str | None = None,
              content_type: str | None = None, delay: float = 0.0, headers: dict[str, str] | None = None,
-             message: str | None = None) -> Fault:
+             message: str | None = None, body: bytes | None = None) -> Fault:
         fault = Fault(status=status, times=times, parent=parent, content_type=content_type, delay=delay,
-                      headers=dict(headers or {}), message=message)
+                      headers=dict(headers or {}), message=message, body=body)
         with self._lock:
             self.faults.append(fault)
         return fault
@@ -162,7 +163,8 @@ class CloudAssetFake:
                     return fault
         return None
 
-    def _answer(self, path: str, query: dict[str, list[str]]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def _answer(self, path: str, query: dict[str, list[str]]
+                ) -> tuple[int, dict[str, Any] | bytes, dict[str, str]]:
         match = PATH.match(path)
         if not match:
             return _error(404, f"no such method: {path}")
@@ -172,6 +174,8 @@ class CloudAssetFake:
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
+            if fault.body is not None:
+                return fault.status or 200, fault.body, fault.headers
             if fault.status is not None:
                 message = fault.message or f"injected {fault.status} for {parent}"
                 status, body, _ = _error(fault.status, message)
@@ -225,7 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
                 page_size=int(query["pageSize"][0]) if query.get("pageSize") else None,
                 page_token=(query.get("pageToken") or [None])[0], status=status, query=query,
                 headers=dict(self.headers.items())))
-        payload = json.dumps(body).encode()
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(payload)))

@@ -394,6 +394,15 @@ def test_a_2xx_body_that_is_not_a_page_fails(body: bytes) -> None:
         gcp.RawAssetPages()(_page_response(200, body))
 
 
+def test_a_2xx_answer_that_is_not_a_page_fails_that_dataset_only(fake: CloudAssetFake, landing: Landing) -> None:
+    seed(fake, "projects/sc-vice-test", 3)
+    fake.fail(body=b"<html>captive portal</html>", content_type="RESOURCE", times=1)
+    outcomes = run("projects/sc-vice-test", landing, settings_for(fake, "projects/sc-vice-test"))
+    assert (outcomes[INSTANCES].status, outcomes[INSTANCES].rows) == ("failed", 0)
+    assert "not a page of assets" in outcomes[INSTANCES].error_message
+    assert (outcomes[INVENTORIES].status, outcomes[INVENTORIES].rows) == ("ok", 3)
+
+
 def test_inventory_enums_sent_as_numbers_land_as_names() -> None:
     asset = sample("os_inventory_linux")
     items = asset["osInventory"]["items"]
