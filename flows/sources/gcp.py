@@ -305,6 +305,8 @@ def classify_gcp_error(exc: BaseException) -> ErrorInfo | None:
     """
     if isinstance(exc, InsecureEndpointError):
         return ErrorInfo("ConfigError", False)
+    if isinstance(exc, NotAPageError):
+        return ErrorInfo("BadResponse", True)
     if isinstance(exc, gexc.Forbidden | gexc.Unauthorized):  # PermissionDenied, Unauthenticated
         return ErrorInfo("AccessDenied", False)
     if isinstance(exc, gexc.NotFound):
@@ -342,14 +344,18 @@ _INVENTORY_ITEM = asset_v1.Asset.pb().DESCRIPTOR.fields_by_name["os_inventory"].
 ITEM_ENUMS = {field.json_name: _enum_names(field) for field in _INVENTORY_ITEM.fields if field.enum_type}
 
 
+class NotAPageError(ValueError):
+    """A 2xx ``ListAssets`` answer that is not a page of assets: a proxy's or captive portal's HTML, say."""
+
+
 class RawAssetPages:
     """A ``requests`` response hook that keeps the assets of each successful ``ListAssets`` answer, as the
     JSON the API sent, and hands the SDK a body with the page token alone.
 
     Anything but a 2xx answer passes untouched, so the SDK raises and retries failures as it always does. A
-    2xx body that is not a JSON object with an ``assets`` list raises ``ValueError`` (the page fails, as the
-    SDK's own parse would have failed it); one malformed *asset* is left for the record extractor, which
-    rejects that record alone.
+    2xx body that is not a JSON object with an ``assets`` list raises ``NotAPageError`` (the dataset fails,
+    ``BadResponse``, retried from its first page like other transient errors); one malformed *asset* is
+    left for the record extractor, which rejects that record alone.
     """
 
     def __init__(self) -> None:
@@ -358,9 +364,15 @@ class RawAssetPages:
     def __call__(self, response: Response, *args: Any, **kwargs: Any) -> Response | None:
         if not 200 <= response.status_code < 300:
             return None
-        page = json.loads(response.content)
+        kind = response.headers.get("Content-Type", "no content type")
+        try:
+            page = json.loads(response.content)
+        except ValueError as exc:
+            raise NotAPageError(f"ListAssets answered {response.status_code} with a body that is not JSON "
+                                f"({kind}): {exc}") from None
         if not isinstance(page, dict) or not isinstance(page.get("assets", []), list):
-            raise ValueError("ListAssets answered with JSON that is not a page of assets")
+            raise NotAPageError(f"ListAssets answered {response.status_code} with JSON that is not a page of "
+                                f"assets ({kind})")
         self._assets = [named_enums(asset) for asset in page.get("assets", [])]
         token = page.get("nextPageToken")
         response._content = json.dumps({"nextPageToken": token} if token else {}).encode()
@@ -388,5 +400,5 @@ def named_enums(asset: Any) -> Any:
     return asset
 
 
-__all__ = ["plan_jobs", "extract_job", "ApiRetry", "InsecureEndpointError", "RawAssetPages", "named_enums",
-           "classify_gcp_error", "credentials_for", "endpoint_is_anonymous", "retry_after_seconds"]
+__all__ = ["plan_jobs", "extract_job", "ApiRetry", "InsecureEndpointError", "NotAPageError", "RawAssetPages",
+           "named_enums", "classify_gcp_error", "credentials_for", "endpoint_is_anonymous", "retry_after_seconds"]

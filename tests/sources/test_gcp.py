@@ -328,6 +328,7 @@ def test_missing_adc_is_a_failed_outcome_not_a_crash(landing: Landing,
     (gexc.Unauthenticated("who"), ("AccessDenied", False)),
     (gexc.Unauthorized("who"), ("AccessDenied", False)),
     (gexc.NotFound("gone"), ("NotFound", False)),
+    (gcp.NotAPageError("html"), ("BadResponse", True)),
     (gexc.InvalidArgument("bad"), ("BadRequest", False)),
     (gexc.BadRequest("bad"), ("BadRequest", False)),
     (gexc.TooManyRequests("slow down"), ("Throttled", True)),
@@ -390,16 +391,18 @@ def test_the_hook_passes_failed_answers_to_the_sdk_untouched(status: int) -> Non
 
 @pytest.mark.parametrize("body", [b"<html>proxy error</html>", b"[1, 2]", b'{"assets": {"a": 1}}'])
 def test_a_2xx_body_that_is_not_a_page_fails(body: bytes) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(gcp.NotAPageError):
         gcp.RawAssetPages()(_page_response(200, body))
 
 
 def test_a_2xx_answer_that_is_not_a_page_fails_that_dataset_only(fake: CloudAssetFake, landing: Landing) -> None:
     seed(fake, "projects/sc-vice-test", 3)
-    fake.fail(body=b"<html>captive portal</html>", content_type="RESOURCE", times=1)
+    fake.fail(body=b"<html>captive portal</html>", content_type="RESOURCE")
     outcomes = run("projects/sc-vice-test", landing, settings_for(fake, "projects/sc-vice-test"))
-    assert (outcomes[INSTANCES].status, outcomes[INSTANCES].rows) == ("failed", 0)
-    assert "not a page of assets" in outcomes[INSTANCES].error_message
+    instances = outcomes[INSTANCES]
+    assert (instances.status, instances.rows, instances.error_class) == ("failed", 0, "BadResponse")
+    assert "answered 200 with a body that is not JSON (application/json" in instances.error_message
+    assert instances.requests == FAST_RETRY.attempts  # retried from the first page, then given up
     assert (outcomes[INVENTORIES].status, outcomes[INVENTORIES].rows) == ("ok", 3)
 
 
