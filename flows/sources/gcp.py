@@ -389,7 +389,8 @@ class RawAssetPages:
 def named_enums(asset: Any) -> Any:
     """An asset with its inventory items' ``type`` and ``originType`` numbers turned into enum names (a
     number the SDK does not know stays a number); any other shape is returned as it is."""
-    items = (asset.get("osInventory") or {}).get("items") if isinstance(asset, dict) else None
+    inventory = asset.get("osInventory") if isinstance(asset, dict) else None
+    items = inventory.get("items") if isinstance(inventory, dict) else None
     if isinstance(items, dict):
         for item in items.values():
             if isinstance(item, dict):

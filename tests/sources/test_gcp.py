@@ -419,7 +419,7 @@ def test_inventory_enums_sent_as_numbers_land_as_names() -> None:
     unknown = {"osInventory": {"items": {"x": {"type": 7, "originType": 0}, "y": "not an item"}}}
     assert gcp.named_enums(unknown) == {"osInventory": {"items": {
         "x": {"type": 7, "originType": "ORIGIN_TYPE_UNSPECIFIED"}, "y": "not an item"}}}
-    for odd in (None, "text", [1], {"osInventory": None}, {"osInventory": {"items": [1]}}):
+    for odd in (None, "text", [1], {"osInventory": None}, {"osInventory": "text"}, {"osInventory": {"items": [1]}}):
         assert gcp.named_enums(copy.deepcopy(odd)) == odd  # left for the record extractor to reject
 
 
