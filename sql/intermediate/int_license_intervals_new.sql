@@ -13,50 +13,38 @@ with to_compute as (
     where snapshot_date = coalesce(getvariable('computing_night'), snapshot_date)
 ),
 
--- Each machine seen at either end of an interval: its row at the closing night and at the opening night,
--- paired by one aggregate (a full outer join would have to hold both sides in memory, which a catch-up of
--- a month of nights at scale cannot).
-ends as (
-    select h.machine_key, i.snapshot_date, true as is_closing, h.is_billed_state, h.last_started_at,
-        h.last_stopped_at, h.created_at, h.cloud, h.scope_id, h.owner, h.plan_status, h.edr_status,
-        h.power_state, h.third_party_edr_only, h.edr_products
-    from marts.machine_history as h
-    join to_compute as i using (snapshot_date)
+-- Each machine seen at either end of an interval: its row at the closing night beside its row at the
+-- opening night (one night is computed at a time, so each side holds one night of machines).
+closing as (
+    select h.* from marts.machine_history as h join to_compute as i using (snapshot_date)
+),
 
-    union all
-
-    select h.machine_key, i.snapshot_date, false, h.is_billed_state, h.last_started_at, h.last_stopped_at,
-        h.created_at, h.cloud, h.scope_id, h.owner, h.plan_status, h.edr_status, h.power_state,
-        h.third_party_edr_only, h.edr_products
+opening as (
+    select h.* exclude (snapshot_date), i.snapshot_date
     from marts.machine_history as h
     join to_compute as i on i.prev_date = h.snapshot_date
 ),
 
 pairs as (
     select
-        machine_key,
-        snapshot_date,
-        first(is_billed_state) filter (where not is_closing) as was_on,
-        first(is_billed_state) filter (where is_closing) as is_on,
-        coalesce(first(last_started_at) filter (where is_closing),
-                 first(last_started_at) filter (where not is_closing)) as started,
-        coalesce(first(last_stopped_at) filter (where is_closing),
-                 first(last_stopped_at) filter (where not is_closing)) as stopped,
-        coalesce(first(created_at) filter (where is_closing), first(created_at) filter (where not is_closing)) as created,
-        coalesce(first(cloud) filter (where is_closing), first(cloud) filter (where not is_closing)) as cloud,
-        coalesce(first(scope_id) filter (where is_closing), first(scope_id) filter (where not is_closing)) as scope_id,
-        coalesce(first(owner) filter (where is_closing), first(owner) filter (where not is_closing)) as owner,
-        coalesce(first(plan_status) filter (where is_closing),
-                 first(plan_status) filter (where not is_closing)) as plan_status,
-        coalesce(first(edr_status) filter (where is_closing),
-                 first(edr_status) filter (where not is_closing)) as edr_status,
-        coalesce(first(power_state) filter (where is_closing), 'gone') as power_state,
-        coalesce(first(third_party_edr_only) filter (where is_closing),
-                 first(third_party_edr_only) filter (where not is_closing)) as third_party_edr_only,
+        coalesce(c.machine_key, o.machine_key) as machine_key,
+        coalesce(c.snapshot_date, o.snapshot_date) as snapshot_date,
+        o.is_billed_state as was_on,
+        c.is_billed_state as is_on,
+        coalesce(c.last_started_at, o.last_started_at) as started,
+        coalesce(c.last_stopped_at, o.last_stopped_at) as stopped,
+        coalesce(c.created_at, o.created_at) as created,
+        coalesce(c.cloud, o.cloud) as cloud,
+        coalesce(c.scope_id, o.scope_id) as scope_id,
+        coalesce(c.owner, o.owner) as owner,
+        coalesce(c.plan_status, o.plan_status) as plan_status,
+        coalesce(c.edr_status, o.edr_status) as edr_status,
+        coalesce(c.power_state, 'gone') as power_state,
+        coalesce(c.third_party_edr_only, o.third_party_edr_only) as third_party_edr_only,
         -- The products at the closing night only: a machine gone by then protects nothing that night.
-        first(edr_products) filter (where is_closing) as edr_products
-    from ends
-    group by machine_key, snapshot_date
+        c.edr_products
+    from closing as c
+    full outer join opening as o on o.machine_key = c.machine_key and o.snapshot_date = c.snapshot_date
 ),
 
 timed as (
