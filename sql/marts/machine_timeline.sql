@@ -20,10 +20,24 @@ tonight as (
     from intermediate.int_machine_snapshot
 ),
 
--- A machine's last island continues tonight when its status and plan are unchanged.
+eve as (
+    select max(snapshot_date) as night from derived.saved_nights where dataset = 'machine_snapshots'
+),
+
+-- A machine's last island continues tonight when its status and plan are unchanged. It is the one still
+-- open on the eve (no two islands of a machine overlap) or, for a machine not seen that night, its latest:
+-- only those few machines need a window over their islands.
+open_on_eve as (
+    select p.* from previous as p, eve where p.valid_to = eve.night
+),
+
 last_islands as (
-    select * from previous
-    qualify valid_from = max(valid_from) over (partition by machine_key)
+    select * from open_on_eve
+    union all
+    select * from (
+        select p.* from previous as p anti join open_on_eve as o using (machine_key)
+        qualify p.valid_from = max(p.valid_from) over (partition by p.machine_key)
+    )
 ),
 
 extended as (
