@@ -23,7 +23,13 @@ import duckdb
 from flows.settings import Settings
 from transforms.contract import publish_views
 from transforms.data_tests import run_data_tests
-from transforms.history import DERIVED, export_current, register_past, register_saved_nights
+from transforms.history import (
+    DERIVED,
+    carried_fingerprints,
+    export_current,
+    register_past,
+    register_saved_nights,
+)
 from transforms.inputs import load_config_tables, load_seeds, register_raw
 from transforms.project import Model, SqlProject
 
@@ -145,6 +151,7 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
         _set_variables(con, settings, snapshot_date)
         load_seeds(con, project, settings)
         load_config_tables(con, settings)
+        fingerprints = carried_fingerprints(con, project.models)
         register_raw(con, lake_dir)
         register_saved_nights(con, lake_dir, snapshot_date, settings.history.retention_days)
         steps["inputs"] = time.perf_counter() - mark
@@ -160,7 +167,8 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
                         fallback = project.models[derived.fallback]
                         ensure_past(fallback.sql)
                         _build_model(con, fallback)
-                    register_past(con, lake_dir, snapshot_date, settings.history.retention_days, derived)
+                    register_past(con, lake_dir, snapshot_date, settings.history.retention_days, derived,
+                                  fingerprints.get(derived.name))
 
         fallbacks = {derived.fallback for derived in DERIVED if derived.fallback}
         for model in order:
@@ -175,7 +183,7 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
         tests_run = run_data_tests(con, project)
         steps["data_tests"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        export_current(con, lake_dir, snapshot_date)
+        export_current(con, lake_dir, snapshot_date, fingerprints)
         steps["export"] = time.perf_counter() - mark
         mark = time.perf_counter()
         publish_views(con, project)

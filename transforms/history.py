@@ -5,6 +5,13 @@ intervals (``int_license_intervals_new``: each night's billed hours, which need 
 before) are saved the same way under ``lake/derived/license_intervals``, so a nightly build computes one
 night of intervals, not the whole month.
 
+Some models are states carried from night to night instead (the timeline, the daily trends, the licensing
+month to date): the whole model is saved as tonight's partition and the next build adds one night to it.
+Each saved state holds the fingerprint of the code that made it (``carried_fingerprints``: the model, its
+recomputation and, for a state holding costs, the price book and the pricing model), and is carried on only
+under the same one: a new version or a changed price book recomputes it from the retained nights, as a
+missing state does.
+
 The lake may be on object storage (``output.lake_url``): the partition is then written through pyarrow
 (DuckDB cannot write to a bucket without its httpfs extension) and published with the lake's manifest
 protocol (``flows.lake.storage``), and earlier nights are read as a registered ``pyarrow.dataset``.
@@ -47,6 +54,11 @@ class Derived:
     # Columns a saved night must have to count as saved: a night saved by an earlier version without them
     # is computed again (and saved over) by the next build, rather than read back with the column empty.
     requires: tuple[str, ...] = ()
+    # A carried state holding costs: its fingerprint covers the prices and the pricing model too.
+    priced: bool = False
+    # Other models whose code shapes a carried state's rows (a view it and its fallback read tonight's and
+    # the earlier nights' rows from): part of its fingerprint.
+    made_by: tuple[str, ...] = ()
 
     @property
     def carried(self) -> bool:
@@ -65,8 +77,20 @@ SNAPSHOT_FACTS = Derived("machine_snapshots", "intermediate.int_machine_snapshot
 LICENSE_INTERVALS = Derived("license_intervals", "intermediate.int_license_intervals_new",
                             requires=("edr_products",))
 TIMELINE = Derived("machine_timeline", "marts.machine_timeline", fallback="intermediate.int_machine_timeline_rebuilt")
-DERIVED = (SNAPSHOT_FACTS, LICENSE_INTERVALS, TIMELINE)
-CARRIED_KEEP_NIGHTS = 7  # saved timelines kept (a rebuild of one of the last nights can start from its eve)
+LICENSE_MONTH_MACHINES = Derived("license_month_machines", "intermediate.int_license_month_machines",
+                                 fallback="intermediate.int_license_month_machines_rebuilt", priced=True)
+LICENSE_MONTH_NIGHTS = Derived("license_month_nights", "intermediate.int_license_month_nights",
+                               fallback="intermediate.int_license_month_nights_rebuilt", priced=True)
+COVERAGE_DAILY = Derived("coverage_daily", "marts.coverage_daily", fallback="intermediate.int_coverage_daily_rebuilt",
+                         made_by=("intermediate.int_coverage_nights",))
+LICENSE_COST_DAILY = Derived("license_cost_daily", "marts.license_cost_daily",
+                             fallback="intermediate.int_license_cost_daily_rebuilt", priced=True,
+                             made_by=("intermediate.int_license_cost_nights",))
+DERIVED = (SNAPSHOT_FACTS, LICENSE_INTERVALS, TIMELINE, LICENSE_MONTH_MACHINES, LICENSE_MONTH_NIGHTS, COVERAGE_DAILY,
+           LICENSE_COST_DAILY)
+CARRIED = tuple(derived for derived in DERIVED if derived.carried)
+PRICING_MODEL = "marts.license_hours"  # how an interval's hours become a cost
+CARRIED_KEEP_NIGHTS = 7  # saved states kept per carried model (a rebuild of a recent night starts from its eve)
 
 # The machine snapshots' names, used across the code base and its tests.
 SNAPSHOTS = SNAPSHOT_FACTS.name
@@ -137,13 +161,14 @@ def register_saved_nights(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, 
 
 
 def register_past(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapshot_date: date,
-                  retention_days: int, derived: Derived = SNAPSHOT_FACTS) -> int:
+                  retention_days: int, derived: Derived = SNAPSHOT_FACTS, fingerprint: str | None = None) -> int:
     """``derived.<name>_past``: earlier nights within the retention window (possibly none: then an empty
-    view shaped like the model, which must be built by then)."""
+    view shaped like the model, which must be built by then); for a carried state, the previous night's if
+    saved under ``fingerprint``."""
     con.execute("create schema if not exists derived")
     storage = LakeStorage.of(lake_dir)
     if derived.carried:
-        return _register_carried(con, storage, snapshot_date, retention_days, derived)
+        return _register_carried(con, storage, derived, fingerprint)
     if not storage.local:
         return _register_remote_past(con, storage, snapshot_date, retention_days, derived)
     folders = _past_dates(lake_dir, snapshot_date, retention_days, derived.name, derived.requires)
@@ -158,10 +183,11 @@ def register_past(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapshot
     return len(folders)
 
 
-def _register_carried(con: duckdb.DuckDBPyConnection, storage: LakeStorage, snapshot_date: date,
-                      retention_days: int, derived: Derived) -> int:
+def _register_carried(con: duckdb.DuckDBPyConnection, storage: LakeStorage, derived: Derived,
+                      fingerprint: str | None) -> int:
     """The carried state as of the previous night of history, or its recomputation (``fallback``, which the
-    caller has built) when that night's state was not saved. Returns 1 when a saved state is used."""
+    caller has built) when that night's state was not saved, or saved by other code or prices than tonight's
+    (``fingerprint``). Returns 1 when a saved state is used."""
     nights = [row[0] for row in con.execute(
         f"select snapshot_date from {SAVED_NIGHTS} where dataset = ? order by 1", [SNAPSHOTS]).fetchall()]
     previous = nights[-1].isoformat() if nights else None
@@ -171,18 +197,48 @@ def _register_carried(con: duckdb.DuckDBPyConnection, storage: LakeStorage, snap
         files = [str(f) for f in sorted(folder.glob("*.parquet"))]
     elif previous:
         files = published_partitions(storage, storage.path("derived", derived.name)).get(previous, [])
-    if not files:
+    if files and storage.local:
+        listed = ", ".join(f"'{f}'" for f in files)
+        saved = f"read_parquet([{listed}], hive_partitioning = false)"
+    elif files:
+        con.register(derived.registered, partitioned_dataset(storage, files, storage.path("derived", derived.name)))
+        saved = f"(select * exclude (snapshot_date) from {derived.registered})"
+    if not files or not _saved_under(con, saved, fingerprint):
         con.execute(f"create or replace view {derived.past_view} as select * from {derived.fallback}")
         return 0
-    if storage.local:
-        listed = ", ".join(f"'{f}'" for f in files)
-        con.execute(f"create or replace view {derived.past_view} as "
-                    f"select * from read_parquet([{listed}], hive_partitioning = false)")
-    else:
-        con.register(derived.registered, partitioned_dataset(storage, files, storage.path("derived", derived.name)))
-        con.execute(f"create or replace view {derived.past_view} as "
-                    f"select * exclude (snapshot_date) from {derived.registered}")
+    con.execute(f"create or replace view {derived.past_view} as select * exclude ({FINGERPRINT}) from {saved}")
     return 1
+
+
+FINGERPRINT = "_fingerprint"  # column of a saved carried state: the fingerprint of the code that made it
+
+
+def _saved_under(con: duckdb.DuckDBPyConnection, saved: str, fingerprint: str | None) -> bool:
+    """Whether every row of a saved state was made under ``fingerprint`` (a state saved by an earlier
+    version without the column was not)."""
+    columns = {row[0] for row in con.execute(f"describe select * from {saved}").fetchall()}
+    if FINGERPRINT not in columns:
+        return False
+    return con.execute(f"select count(*) from (select 1 from {saved} where {FINGERPRINT} is distinct from ? "
+                       "limit 1)", [fingerprint]).fetchall() == [(0,)]
+
+
+def carried_fingerprints(con: duckdb.DuckDBPyConnection, models: dict) -> dict[str, str]:
+    """Per carried state, a digest of the code that makes it (the model, its recomputation, ``made_by``)
+    and, for a state holding costs, of the price book (``config.price_book``, loaded by then) and the
+    pricing model: a night is added to a saved state only when it was made the way tonight's build would
+    make it."""
+    import hashlib
+
+    prices = con.execute("select plan, currency, hourly_price::varchar, effective_from::varchar "
+                         "from config.price_book order by all").fetchall()
+    fingerprints = {}
+    for derived in CARRIED:
+        made_by = [models[name].sql for name in (derived.model, derived.fallback, *derived.made_by)]
+        if derived.priced:
+            made_by += [prices, models[PRICING_MODEL].sql]
+        fingerprints[derived.name] = hashlib.sha256(repr(made_by).encode()).hexdigest()[:16]
+    return fingerprints
 
 
 def _remote_nights(storage: LakeStorage, name: str, snapshot_date: date,
@@ -230,14 +286,17 @@ def attach_past(con: duckdb.DuckDBPyConnection, storage: LakeStorage) -> None:
             con.register(derived.registered, dataset)
 
 
-def export_current(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapshot_date: date) -> Path | str:
-    """Save tonight's per-machine facts, and every night of licence intervals this build computed, as their
-    nights' derived partitions (atomic replace each)."""
+def export_current(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapshot_date: date,
+                   fingerprints: dict[str, str] | None = None) -> Path | str:
+    """Save tonight's per-machine facts and carried states, and every night of licence intervals this build
+    computed, as their nights' derived partitions (atomic replace each). The facts go last: a night whose
+    facts are saved has its states saved too, which is what the next build looks for."""
     for night in _nights_in(con, LICENSE_INTERVALS):
         _export(con, lake_dir, night, LICENSE_INTERVALS)
-    if _nights_in(con, TIMELINE, whole=True):
-        _export(con, lake_dir, snapshot_date, TIMELINE)
-        _prune_carried(lake_dir, snapshot_date, TIMELINE)
+    for carried in CARRIED:
+        if _nights_in(con, carried, whole=True):
+            _export(con, lake_dir, snapshot_date, carried, (fingerprints or {}).get(carried.name))
+            _prune_carried(lake_dir, snapshot_date, carried)
     return _export(con, lake_dir, snapshot_date, SNAPSHOT_FACTS)
 
 
@@ -265,8 +324,9 @@ def _nights_in(con: duckdb.DuckDBPyConnection, derived: Derived, whole: bool = F
     return [row[0] for row in con.execute(f"select distinct snapshot_date from {derived.model} order by 1").fetchall()]
 
 
-def _export(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, night: date, derived: Derived) -> Path | str:
-    rows = (f"select * from {derived.model}" if derived.carried else
+def _export(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, night: date, derived: Derived,
+            fingerprint: str | None = None) -> Path | str:
+    rows = (f"select *, '{fingerprint or ''}' as {FINGERPRINT} from {derived.model}" if derived.carried else
             f"select * exclude (snapshot_date) from {derived.model} where snapshot_date = '{night.isoformat()}'")
     storage = LakeStorage.of(lake_dir)
     if not storage.local:

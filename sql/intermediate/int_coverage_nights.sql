@@ -1,6 +1,9 @@
--- Coverage trend: per night, cloud, scope and OS family, the verdict counts over running machines and the
--- coverage percentage (protected / (running - exempt - not_applicable)), for every retained night.
+-- Coverage per night, cloud, scope and OS family: the verdict counts over running machines and the coverage
+-- percentage (protected / (running - exempt - not_applicable)), computed when read for the nights asked for:
+-- marts.coverage_daily reads tonight's, int_coverage_daily_rebuilt the retained ones when no saved trend
+-- can be carried.
 -- Grain: one row per (snapshot_date, cloud, scope_id, os_family).
+-- materialized: view (filtered on snapshot_date by its readers, which the filter prunes to those nights)
 select
     snapshot_date,
     cloud,

@@ -1,5 +1,8 @@
--- Daily Defender for Servers cost, for trends: per night, cloud and plan.
+-- Defender for Servers cost per night, cloud and plan, computed when read for the nights asked for:
+-- marts.license_cost_daily reads tonight's, int_license_cost_daily_rebuilt the retained ones when no saved
+-- trend can be carried.
 -- Grain: one row per (snapshot_date, cloud, plan_status).
+-- materialized: view (filtered on snapshot_date by its readers, which the filter prunes to those nights)
 select
     snapshot_date,
     cloud,

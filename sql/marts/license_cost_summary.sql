@@ -4,29 +4,25 @@
 -- Dimensions: overall, cloud, scope, plan, owner, edr_status (the machine's verdict that night).
 -- Grain: one row per (period, dimension, dimension_value).
 with latest as (
-    -- The intervals hold the same nights as license_hours, whose pricing need not run to find the last one.
-    select max(snapshot_date) as day from intermediate.int_license_intervals
+    select max(snapshot_date) as day from intermediate.int_license_month_nights
 ),
 
--- The month's rows reduced before the six dimensions are cut, so that the work does not multiply by the
--- nights retained: sums per night and combination of dimension values (a few thousand rows whatever the
--- estate), and, for the distinct-machine counts, one row per billed machine and combination. The month is
--- read twice rather than held once for both: at scale it does not fit in memory.
+-- The month to date, carried from night to night (int_license_month_nights and _machines), so that the
+-- work does not grow with the nights retained: sums per night and combination of dimension values (a few
+-- thousand rows whatever the estate), and, for the distinct-machine counts, the machines billed this month
+-- with their combinations.
 parts as (
-    select h.snapshot_date, null::varchar as machine_key, h.cloud, h.scope_id, h.plan_status, h.owner, h.edr_status,
-        null::boolean as billed_on_latest, sum(h.billable_hours) as billable_hours, sum(h.cost_low) as cost_low,
-        sum(h.cost) as cost, sum(h.cost_high) as cost_high
-    from marts.license_hours as h, latest as l
-    where date_trunc('month', h.snapshot_date) = date_trunc('month', l.day)
-    group by h.snapshot_date, h.cloud, h.scope_id, h.plan_status, h.owner, h.edr_status
+    select n.snapshot_date, null::varchar as machine_key, n.cloud, n.scope_id, n.plan_status, n.owner,
+        n.edr_status, n.billed_machines, n.billable_hours, n.cost_low,
+        n.cost, n.cost_high
+    from intermediate.int_license_month_nights as n
 
     union all
 
-    select null, h.machine_key, h.cloud, h.scope_id, h.plan_status, h.owner, h.edr_status,
-        bool_or(h.snapshot_date = l.day), null, null, null, null
-    from marts.license_hours as h, latest as l
-    where date_trunc('month', h.snapshot_date) = date_trunc('month', l.day) and h.billable_hours > 0
-    group by h.machine_key, h.cloud, h.scope_id, h.plan_status, h.owner, h.edr_status
+    select null, m.machine_key, m.cloud, m.scope_id, m.plan_status, m.owner, m.edr_status, null, null, null,
+        null, null
+    from intermediate.int_license_month_machines as m
+    where m.last_billed_night is not null
 ),
 
 exploded as (
@@ -47,7 +43,7 @@ per_group as (
     select dimension, dimension_value, cast(date_trunc('month', any_value(l.day)) as date) as month_start,
         day(last_day(any_value(l.day))) - count(distinct snapshot_date) as days_without_data,
         max(snapshot_date) filter (where snapshot_date = l.day) as day,
-        count(distinct machine_key) filter (where billed_on_latest) as day_machines,
+        sum(billed_machines) filter (where snapshot_date = l.day) as day_machines,
         sum(billable_hours) filter (where snapshot_date = l.day) as day_hours,
         sum(cost_low) filter (where snapshot_date = l.day) as day_cost_low,
         sum(cost) filter (where snapshot_date = l.day) as day_cost,

@@ -1,9 +1,9 @@
 -- Plan 2 hours spent this month on machines whose only working EDR is a third-party product: Plan 2 pays
 -- for a Defender for Endpoint licence they do not use (Plan 1, or excluding them, would cost less).
+-- Read from the month to date carried per machine (int_license_month_machines), not from every night.
 -- Grain: one row per (cloud, scope_id, edr_products).
 with latest as (
-    -- The intervals hold the same nights as license_hours, whose pricing need not run to find the last one.
-    select max(snapshot_date) as day from intermediate.int_license_intervals
+    select max(snapshot_date) as day from intermediate.int_license_month_nights
 ),
 
 prices as (
@@ -11,15 +11,14 @@ prices as (
     from config.price_book, latest where effective_from <= latest.day group by plan
 )
 
-select h.cloud, h.scope_id, h.edr_products,
-    count(distinct h.machine_key) as machines,
-    round(sum(h.billable_hours), 2) as plan2_hours_mtd,
-    round(sum(h.cost), 2) as plan2_cost_mtd,
-    round(sum(h.billable_hours) * ((select hourly_price from prices where plan = 'p2')
+select m.cloud, m.scope_id, m.edr_products,
+    count(distinct m.machine_key) as machines,
+    round(sum(m.billable_hours), 2) as plan2_hours_mtd,
+    round(sum(m.cost), 2) as plan2_cost_mtd,
+    round(sum(m.billable_hours) * ((select hourly_price from prices where plan = 'p2')
         - (select hourly_price from prices where plan = 'p1')), 2) as saving_if_plan1_mtd,
     getvariable('currency') as currency
-from marts.license_hours as h
-join latest as l on date_trunc('month', h.snapshot_date) = date_trunc('month', l.day)
+from intermediate.int_license_month_machines as m
 -- The products are those of the closing night: a machine gone by then is not counted (it has none).
-where h.plan_status = 'p2' and h.third_party_edr_only and h.edr_products is not null
+where m.plan_status = 'p2' and m.third_party_edr_only and m.edr_products is not null
 group by all

@@ -7,6 +7,7 @@ import shutil
 from datetime import date, timedelta
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from flows.settings import OutputSettings, Settings
@@ -139,3 +140,96 @@ def test_timeline_carried_forward_equals_the_timeline_recomputed_from_history(tm
     build_database(settings, n4)
     with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
         assert con.execute(query).fetchall() == carried
+
+
+def test_daily_trend_carried_forward_equals_the_trend_recomputed_and_keeps_the_retained_nights(tmp_path):
+    """coverage_daily adds tonight to the previous night's saved trend and drops the nights that have left
+    the retention window; recomputed from the retained snapshots, it is the same."""
+    from flows.settings import HistorySettings
+
+    settings = Settings(output=OutputSettings(data_dir=tmp_path / "data"), history=HistorySettings(retention_days=3))
+    nights = [N1 + timedelta(days=n) for n in range(5)]
+    shapes = [_night(protected=["vm-a"], bare=["vm-b"]), _night(protected=["vm-a", "vm-b"]),
+              _night(failed=["vm-a"], bare=["vm-b", "vm-c"])]
+    query = "select * from coverage_daily order by all"
+    for n, night in enumerate(nights):
+        b.land(tmp_path, shapes[n % 3], snapshot=night, settings=settings)
+        build_database(settings, night)
+        with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
+            carried = con.execute(query).fetchall()
+            past = con.execute("select sql from duckdb_views() where view_name = 'coverage_daily_past'").fetchone()[0]
+        assert ("read_parquet" in past) == (n > 0)
+        retained = nights[max(0, n - 2):n + 1]
+        # one row per retained night, with the protected machines of the shape landed that night
+        assert {row[0]: row[6] for row in carried} == {d: [1, 2, 0][nights.index(d) % 3] for d in retained}
+        assert len(carried) == len(retained)
+        shutil.rmtree(settings.output.lake_dir / "derived" / "coverage_daily")
+        build_database(settings, night)
+        with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
+            assert con.execute(query).fetchall() == carried
+
+
+def _timeline_past(settings) -> str:
+    with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
+        return con.execute("select sql from duckdb_views() where view_name = 'machine_timeline_past'").fetchone()[0]
+
+
+def test_a_state_saved_by_other_code_is_recomputed_not_carried(tmp_path):
+    """A saved timeline is carried on only when its fingerprint is tonight's: one saved by an earlier version
+    (no fingerprint) or by other model code is recomputed from the retained snapshots, with the same
+    intervals, and the next night carries tonight's again."""
+    import pyarrow.parquet as pq
+
+    settings = Settings(output=OutputSettings(data_dir=tmp_path / "data"))
+    nights = {N1: _night(protected=["vm-a"], bare=["vm-b"]), N2: _night(protected=["vm-a", "vm-b"]),
+              N3: _night(protected=["vm-a"], bare=["vm-b"])}
+    for night, records in nights.items():
+        b.land(tmp_path, records, snapshot=night, settings=settings)
+        build_database(settings, night)
+    assert "read_parquet" in _timeline_past(settings)
+    query = "select * exclude (machine_key) from machine_timeline order by machine_name, valid_from"
+    with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
+        carried = con.execute(query).fetchall()
+
+    eve = settings.output.lake_dir / "derived" / "machine_timeline" / f"snapshot_date={N2}"
+    for path in eve.glob("*.parquet"):  # as an earlier version saved it
+        pq.write_table(pq.read_table(path).drop_columns(["_fingerprint"]), path)
+    build_database(settings, N3)
+    assert "int_machine_timeline_rebuilt" in _timeline_past(settings)
+    with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
+        assert con.execute(query).fetchall() == carried
+
+    for path in eve.glob("*.parquet"):  # made by other code
+        table = pq.read_table(path)
+        pq.write_table(table.append_column("_fingerprint", pa.array(["0" * 16] * table.num_rows)), path)
+    build_database(settings, N3)
+    assert "int_machine_timeline_rebuilt" in _timeline_past(settings)
+    n4 = N3 + timedelta(days=1)
+    b.land(tmp_path, nights[N3], snapshot=n4, settings=settings)
+    build_database(settings, n4)
+    assert "read_parquet" in _timeline_past(settings)
+
+
+def test_fingerprints_follow_the_code_and_for_costs_the_prices():
+    from transforms.history import carried_fingerprints
+    from transforms.project import SqlProject
+
+    models = SqlProject().models
+    con = duckdb.connect()
+    con.execute("create schema config")
+    con.execute("create table config.price_book as select 'p2' as plan, 'USD' as currency, 0.02 as hourly_price, "
+                "date '2022-04-01' as effective_from")
+    before = carried_fingerprints(con, models)
+    assert carried_fingerprints(con, models) == before
+    con.execute("update config.price_book set hourly_price = 0.03")
+    repriced = carried_fingerprints(con, models)
+    assert repriced["machine_timeline"] == before["machine_timeline"]
+    assert repriced["license_month_machines"] != before["license_month_machines"]
+    assert repriced["license_month_nights"] != before["license_month_nights"]
+
+    class Edited:
+        sql = models["marts.machine_timeline"].sql + "\n-- edited"
+
+    edited = carried_fingerprints(con, {**models, "marts.machine_timeline": Edited})
+    assert edited["machine_timeline"] != repriced["machine_timeline"]
+    assert edited["license_month_machines"] == repriced["license_month_machines"]

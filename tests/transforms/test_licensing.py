@@ -192,3 +192,74 @@ def test_each_night_computes_only_its_own_intervals_and_reads_earlier_ones_back(
     with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
         assert con.execute("select count(*) from license_hours where plan_status = 'p2' and hourly_price <> 0.05"
                            ).fetchone() == (0,)
+
+
+def _month_figures(settings):
+    with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
+        figures = {name: con.execute(f"select * from {name} order by all").fetchall()
+                   for name in ("license_cost_summary", "license_overlap", "license_comparison", "license_gap",
+                                "license_cost_daily")}
+        carried = {name: "read_parquet" in con.execute(
+            "select sql from duckdb_views() where view_name = ?", [f"{name}_past"]).fetchone()[0]
+            for name in CARRIED_COSTS}
+    return figures, carried
+
+
+CARRIED_COSTS = ("license_month_machines", "license_month_nights", "license_cost_daily")
+
+
+def test_month_to_date_carried_night_by_night_equals_the_month_recomputed(tmp_path):
+    """The month to date and the daily cost trend are carried from night to night (the previous night's
+    saved state plus tonight's intervals). Without a saved state they are recomputed from the retained
+    nights, with the same figures; a new month starts from nothing; and a changed price book is not added to
+    a state priced otherwise: it is recomputed at the new prices, then carried again."""
+    settings = _settings(tmp_path)
+    vm_s1, vm_p = b.azure_vm("vm-s1"), b.azure_vm("vm-p")
+    first = date(2026, 11, 28)
+    days = [first + timedelta(days=n) for n in range(5)]  # Nov 28 to Dec 2
+
+    def night(n, day):
+        records = ec2("i-00000000000000c08", state="stopped" if n == 1 else "running")
+        records["azure__virtual_machines"] = [(vm_s1, {}), (vm_p, {})]
+        records["azure__security_pricings"] = [(b.pricing(sub_plan="P1" if n < 2 else "P2"), {}),
+                                               (b.pricing(sub_plan="P2", scope=vm_s1["id"]), {})]
+        records["azure__change_tracking"] = [(b.ct_row(vm_s1, software="Sentinel Agent", when=f"{day}T01:00:00Z"),
+                                              {})]
+        return records
+
+    saved = settings.output.lake_dir / "derived"
+    for n, day in enumerate(days):
+        b.land(tmp_path, night(n, day), snapshot=day, settings=settings)
+        build_database(settings, day)
+        carried, how = _month_figures(settings)
+        assert how == dict.fromkeys(CARRIED_COSTS, n > 0)
+        for name in how:
+            shutil.rmtree(saved / name)
+        build_database(settings, day)
+        recomputed, how = _month_figures(settings)
+        assert how == dict.fromkeys(CARRIED_COSTS, False)
+        assert recomputed == carried, day
+
+    with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
+        # December: the intervals closing on Dec 1 and Dec 2 only, 24 h each for the three running machines
+        assert con.execute("select period_start, machines, billable_hours from license_cost_summary "
+                           "where period = 'month_to_date' and dimension = 'overall'").fetchone() \
+            == (date(2026, 12, 1), 3, 144.0)
+        assert con.execute("select machines, plan2_hours_mtd from license_overlap").fetchone() == (1, 48.0)
+
+    later = [days[-1] + timedelta(days=n) for n in (1, 2, 3)]
+    b.land(tmp_path, night(4, later[0]), snapshot=later[0], settings=settings)
+    build_database(settings, later[0])
+    assert _month_figures(settings)[1] == dict.fromkeys(CARRIED_COSTS, True)
+    repriced = _settings(tmp_path, prices=[PriceOverride(plan="p2", hourly=0.05, effective_from=first)])
+    for day in later[1:]:
+        b.land(tmp_path, night(4, day), snapshot=day, settings=repriced)
+        build_database(repriced, day)
+        figures, how = _month_figures(repriced)
+        # the first night at the new prices recomputes the month, the next one carries it
+        assert how == dict.fromkeys(CARRIED_COSTS, day == later[2])
+        assert figures["license_overlap"][0][5] == round(24 * 0.05 * (day - days[2]).days, 2)
+        # every retained night at the new price, November's included
+        daily = [row for row in figures["license_cost_daily"] if row[2] == "p2"]
+        assert min(row[0] for row in daily) == first + timedelta(days=1)
+        assert all(row[6] == pytest.approx(row[4] * 0.05) for row in daily)
