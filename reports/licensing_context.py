@@ -252,7 +252,7 @@ class GapRow:
         plan_status: their current plan: 'p2', 'p1', 'off' or 'unknown'.
         machines_without_edr: running machines with no EDR at the latest night.
         added_hourly_cost: Plan 2 price minus their current plan's price, summed, per hour.
-        added_cost_30_days: the added cost over 30 days at the machines' observed daily hours.
+        added_cost_30_days: the added cost over 30 days at the machines' daily hours observed this month.
     """
 
     cloud: str
