@@ -201,8 +201,11 @@ def _register_carried(con: duckdb.DuckDBPyConnection, storage: LakeStorage, deri
         listed = ", ".join(f"'{f}'" for f in files)
         saved = f"read_parquet([{listed}], hive_partitioning = false)"
     elif files:
-        con.register(derived.registered, partitioned_dataset(storage, files, storage.path("derived", derived.name)))
-        saved = f"(select * exclude (snapshot_date) from {derived.registered})"
+        # One night's files, without the partition column: a state's rows may have a snapshot_date of their own.
+        import pyarrow.dataset as ds
+
+        con.register(derived.registered, ds.dataset(files, format="parquet", filesystem=storage.fs))
+        saved = derived.registered
     if not files or not _saved_under(con, saved, fingerprint):
         con.execute(f"create or replace view {derived.past_view} as select * from {derived.fallback}")
         return 0
@@ -271,8 +274,9 @@ def _register_remote_past(con: duckdb.DuckDBPyConnection, storage: LakeStorage, 
 
 
 def attach_past(con: duckdb.DuckDBPyConnection, storage: LakeStorage) -> None:
-    """Re-register the earlier nights an analyst database's ``derived.machine_snapshots_past`` reads (the
-    nights before the one it was built for; retention has already dropped older ones from the lake)."""
+    """Re-register the earlier nights an analyst database's ``derived.machine_snapshots_past`` and
+    ``derived.license_intervals_past`` read (the nights before the one it was built for; retention has
+    already dropped older ones from the lake). A carried state's eve is read by its build only."""
     built = con.execute("select count(*) from duckdb_tables() "
                         "where schema_name = 'main' and table_name = 'build_info'").fetchall()
     if built != [(1,)]:
@@ -281,6 +285,8 @@ def attach_past(con: duckdb.DuckDBPyConnection, storage: LakeStorage) -> None:
     if night is None:
         return
     for derived in DERIVED:
+        if derived.carried:
+            continue
         _, dataset = _remote_past(storage, night, None, derived.name, derived.requires)
         if dataset is not None:
             con.register(derived.registered, dataset)

@@ -291,3 +291,38 @@ def test_lake_url_setting_is_an_object_store_url_without_credentials():
                      ("s3://b/p?secret_key=x", "credentials")]:
         with pytest.raises(ValidationError, match=why):
             OutputSettings(lake_url=bad)
+
+
+def test_carried_states_are_carried_through_the_bucket_as_through_a_folder(s3, tmp_path):
+    """Nightly builds on a lake in a bucket carry the timeline, the daily trends and the licensing month
+    from the eve's saved states (not recomputed) and give the same figures as on a local lake."""
+    from datetime import timedelta
+
+    from flows.settings import OutputSettings, PlanSettings, Settings
+    from transforms.build import build_database
+
+    carried = ("machine_timeline", "coverage_daily", "license_cost_daily", "license_month_machines",
+               "license_month_nights")
+    figures = {}
+    for where, lake_url in (("bucket", s3.url("carried")), ("folder", None)):
+        settings = Settings(output=OutputSettings(data_dir=tmp_path / where, lake_url=lake_url),
+                            plans=PlanSettings(aws_accounts={b.ACCOUNT: "p2"}))
+        for n in range(3):
+            night = DAY + timedelta(days=n)
+            landing = Landing(settings.output.lake, night, extracted_at=datetime.combine(night, AT.timetz()))
+            with landing.writer("aws__ec2_instances", "acct") as writer:
+                for iid in ("i-00000000000000a01", "i-00000000000000a02")[:n + 1]:
+                    writer.write(b.ec2_instance(iid), account_id=b.ACCOUNT, region="eu-west-1",
+                                 reservation_id="r-1")
+            landing.commit()
+            build_database(settings, night)
+        with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
+            past = dict(con.execute("select view_name, sql from duckdb_views() where schema_name = 'derived'"
+                                    ).fetchall())
+            assert all("rebuilt" not in past[f"{name}_past"] for name in carried), where
+            figures[where] = [con.execute(f"select * exclude (machine_key) from {view} order by all").fetchall()
+                              for view in ("machine_timeline",)] + \
+                             [con.execute(f"select * from {view} order by all").fetchall()
+                              for view in ("coverage_daily", "license_cost_daily", "license_cost_summary")]
+    assert figures["bucket"] == figures["folder"]
+    assert figures["folder"][3]  # the licensing month is not empty
