@@ -78,9 +78,11 @@ LICENSE_INTERVALS = Derived("license_intervals", "intermediate.int_license_inter
                             requires=("edr_products",))
 TIMELINE = Derived("machine_timeline", "marts.machine_timeline", fallback="intermediate.int_machine_timeline_rebuilt")
 LICENSE_MONTH_MACHINES = Derived("license_month_machines", "intermediate.int_license_month_machines",
-                                 fallback="intermediate.int_license_month_machines_rebuilt", priced=True)
+                                 fallback="intermediate.int_license_month_machines_rebuilt", priced=True,
+                                 made_by=("intermediate.int_license_machine_nights",))
 LICENSE_MONTH_NIGHTS = Derived("license_month_nights", "intermediate.int_license_month_nights",
-                               fallback="intermediate.int_license_month_nights_rebuilt", priced=True)
+                               fallback="intermediate.int_license_month_nights_rebuilt", priced=True,
+                               made_by=("intermediate.int_license_combination_nights",))
 COVERAGE_DAILY = Derived("coverage_daily", "marts.coverage_daily", fallback="intermediate.int_coverage_daily_rebuilt",
                          made_by=("intermediate.int_coverage_nights",))
 LICENSE_COST_DAILY = Derived("license_cost_daily", "marts.license_cost_daily",
