@@ -38,9 +38,14 @@ class Model:
     @property
     def materialization(self) -> str:
         """Staging models are views over Parquet (nothing copied); the rest are tables built once, unless
-        the header says ``-- materialized: view`` (large pass-through models read once downstream)."""
-        if self.layer == "staging" or "-- materialized: view" in self.sql.split("\nselect", 1)[0]:
+        the header says ``-- materialized: view`` (large pass-through models read once downstream) or
+        ``-- materialized: working`` (a table only the build reads: held in memory, never written to the
+        database file, gone once the database is published; see ``transforms.build``)."""
+        head = self.sql.split("\nselect", 1)[0]
+        if self.layer == "staging" or "-- materialized: view" in head:
             return "view"
+        if "-- materialized: working" in head:
+            return "working"
         return "table"
 
     @property
@@ -81,10 +86,24 @@ class SqlProject:
             if missing:
                 raise ProjectError(f"{model.path.name} refers to unknown model(s): {', '.join(missing)}")
             graph[name] = model.depends_on
+        self._check_working_models()
         try:
             return [self.models[name] for name in TopologicalSorter(graph).static_order()]
         except CycleError as exc:
             raise ProjectError(f"model dependency cycle: {' -> '.join(exc.args[1])}") from None
+
+    def _check_working_models(self) -> None:
+        """A working table is gone after the build, so nothing that outlives the build may read it: no
+        view (its query runs when an analyst reads it) and no public view."""
+        working = {name for name, model in self.models.items() if model.materialization == "working"}
+        for name, model in self.models.items():
+            read = sorted(model.depends_on & working)
+            if read and model.materialization == "view":
+                raise ProjectError(f"{model.path.name} is a view but reads working table(s) {', '.join(read)}, "
+                                   "which are not kept in the database: make it a table, or them tables")
+        public = sorted(working & {name for name, spec in self.schema.items() if spec.get("public")})
+        if public:
+            raise ProjectError(f"working table(s) {', '.join(public)} cannot be public views")
 
     @cached_property
     def schema(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 -- machine is counted once. Strongest method first: the cloud instance id Defender's connectors put in
 -- the Arc tags, then the host name (only for Arc machines whose cloud metadata names that cloud).
 -- Grain: one row per matched Arc machine resource id.
+-- materialized: working (read only by later models of the build: kept in memory, not in the database file)
 with arc as (
     select * from intermediate.int_azure__arc_machines
 ),

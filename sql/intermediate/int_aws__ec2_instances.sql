@@ -1,6 +1,7 @@
 -- EC2 instances of the snapshot being built, in the canonical machine shape, with the SSM platform
 -- name (better than PlatformDetails for Linux distributions).
 -- Grain: one row per (account_id, instance_id).
+-- materialized: working (read only by later models of the build: kept in memory, not in the database file)
 with ec2 as (
     select *, cast(null as date) as carried_from
     from staging.stg_aws__ec2_instances

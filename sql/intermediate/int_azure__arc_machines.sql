@@ -1,6 +1,7 @@
 -- Azure Arc-enabled servers of the snapshot being built, with the cloud identity Defender's multicloud
 -- connectors stamp on them (tags), so an EC2 or GCP VM onboarded to Arc can be matched to its cloud record.
 -- Grain: one row per Arc machine resource id.
+-- materialized: working (read only by later models of the build: kept in memory, not in the database file)
 with arc as (
     select *, cast(null as date) as carried_from
     from staging.stg_azure__arc_machines

@@ -1,5 +1,6 @@
 -- Azure VMs of the snapshot being built, in the canonical machine shape (before OS and power mapping).
 -- Grain: one row per Azure VM resource id.
+-- materialized: working (read only by later models of the build: kept in memory, not in the database file)
 with vms as (
     select *, cast(null as date) as carried_from
     from staging.stg_azure__virtual_machines

@@ -1,6 +1,7 @@
 -- GCP Compute Engine instances of the snapshot being built, in the canonical machine shape, with the OS
 -- from the OS Config inventory when there is one (else from the boot disk licences).
 -- Grain: one row per instance asset name.
+-- materialized: working (read only by later models of the build: kept in memory, not in the database file)
 with instances as (
     select *, cast(null as date) as carried_from
     from staging.stg_gcp__compute_instances

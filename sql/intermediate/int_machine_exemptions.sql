@@ -1,6 +1,7 @@
 -- Exemptions from the EDR requirement, by tag/label on the machine or by the exemptions file, with the
 -- reason and expiry. An expired exemption is kept (so reports can say so) but is not active.
 -- Grain: one row per exempted machine_key (the file wins over a tag when both exist).
+-- materialized: working (read only by later models of the build: kept in memory, not in the database file)
 with by_tag as (
     select machine_key,
         tags ->> getvariable('exempt_tag') as reason,

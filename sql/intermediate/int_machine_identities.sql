@@ -2,6 +2,7 @@
 -- including Arc records merged into an EC2/GCP machine), its EC2 account:instance id and bare instance id,
 -- its GCP asset name.
 -- Grain: one row per (id_kind, id_value); each identifier belongs to exactly one machine.
+-- materialized: working (read only by later models of the build: kept in memory, not in the database file)
 select machine_key, 'azure_resource_id' as id_kind, native_id as id_value, 'native' as via
 from intermediate.int_machines__unioned
 where resource_kind in ('azure_vm', 'azure_arc')

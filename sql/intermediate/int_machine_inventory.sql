@@ -2,6 +2,7 @@
 -- source (Change Tracking, SSM inventory, OS Config, Defender's agentless EDR assessment) and, when there
 -- is none fresh enough, why. Only fresh, complete evidence lets us say "no EDR installed".
 -- Grain: one row per machine_key.
+-- materialized: working (read only by later models of the build: kept in memory, not in the database file)
 -- Each source is reduced to its newest observation per identifier before identifiers are resolved to
 -- machines, so the join on long resource ids sees one row per machine, not one per inventory row.
 with latest_by_id as (

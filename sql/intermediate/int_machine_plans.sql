@@ -2,6 +2,7 @@
 -- Precedence: a configured override; a resource-level pricing; the subscription's pricing (Azure and Arc)
 -- or the multicloud security connector of the AWS account / GCP project; a configured default; unknown.
 -- Grain: one row per machine_key.
+-- materialized: working (read only by later models of the build: kept in memory, not in the database file)
 with pricings as (
     select scope_resource_id,
         case

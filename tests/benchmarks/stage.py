@@ -63,7 +63,7 @@ def core(data_dir: Path, machines: int, night: date) -> dict:
 
     import duckdb
 
-    from transforms.build import _build_model, _limit_resources, _set_variables
+    from transforms.build import _attach_work_catalog, _build_model, _limit_resources, _set_variables
     from transforms.inputs import load_config_tables, load_seeds, register_raw
     from transforms.project import SqlProject
 
@@ -77,6 +77,7 @@ def core(data_dir: Path, machines: int, night: date) -> dict:
     with tempfile.TemporaryDirectory(dir=data_dir) as scratch:
         con = duckdb.connect(str(Path(scratch) / "core.duckdb"))
         _limit_resources(con, settings, Path(scratch) / "spill")
+        _attach_work_catalog(con)
         _set_variables(con, settings, night)
         load_seeds(con, project, settings)
         load_config_tables(con, settings)

@@ -195,3 +195,55 @@ def test_uniqueness_screened_by_key_hashes_still_reports_each_duplicate_exactly(
     assert {(f.name, f.failing_rows) for f in raised.value.failures} == {
         ("unique(main.one: k)", 2), ("unique(main.two: k, n)", 1)}
     assert sorted(raised.value.failures[0].sample, key=str) == [("b", 2), (None, 3)]
+
+
+def test_working_tables_feed_the_build_but_stay_out_of_the_published_database(tmp_path):
+    """Working models (``-- materialized: working``) are read by later models and by data tests during the
+    build, and are gone from the published file: every view left in it still answers, and none refers to
+    the build's in-memory catalog."""
+    project = SqlProject()
+    working = sorted(name for name, model in project.models.items() if model.materialization == "working")
+    assert "intermediate.int_machine_identities" in working
+    settings = b.land(tmp_path, _vms(3))
+    build_database(settings, DAY)
+    with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
+        relations = {f"{schema}.{name}" for schema, name in con.execute(
+            "select schema_name, table_name from duckdb_tables() union all "
+            "select schema_name, view_name from duckdb_views() where not internal").fetchall()}
+        assert not relations & set(working)
+        assert {"intermediate.int_edr_evidence", "marts.machine_edr_status"} <= relations
+        assert [db for (db,) in con.execute("select database_name from duckdb_databases() "
+                                           "where not internal").fetchall()] == ["edrcov"]
+        views = con.execute("select schema_name, view_name, sql from duckdb_views() where not internal").fetchall()
+        assert not [name for _, name, sql in views if "build_work" in sql]
+        # (the build's own recomputation views read the night being built from a variable)
+        con.execute("set variable snapshot_date = ?", [DAY])
+        for schema, name, _ in views:
+            con.execute(f"select * from {schema}.{name} limit 0")  # binds: nothing it reads is missing
+        assert con.execute("select count(*) from machines").fetchone() == (3,)
+
+    # A data test reading a working table runs against it (and here fails the build).
+    tests_dir = tmp_path / "sqlproj"
+    shutil.copytree(project.root, tests_dir)
+    (tests_dir / "tests" / "no_identities.sql").write_text(
+        "-- Fails when any machine has an identifier.\nselect * from intermediate.int_machine_identities\n")
+    with pytest.raises(DataTestError, match="no_identities: 3 failing"):
+        build_database(settings, DAY, project=SqlProject(tests_dir))
+
+
+def test_nothing_that_outlives_the_build_may_read_a_working_table(tmp_path):
+    from transforms.project import ProjectError
+
+    root = tmp_path / "sqlproj"
+    shutil.copytree(SqlProject().root, root)
+    reader = root / "marts" / "identities_view.sql"
+    reader.write_text("-- Grain: one row per identifier.\n-- materialized: view\n"
+                      "select * from intermediate.int_machine_identities\n")
+    with pytest.raises(ProjectError, match="identities_view.sql is a view but reads working"):
+        SqlProject(root).build_order()
+    reader.unlink()
+    schema = root / "schema.yml"
+    schema.write_text(schema.read_text().replace(
+        "  intermediate.int_machine_identities:\n", "  intermediate.int_machine_identities:\n    public: true\n", 1))
+    with pytest.raises(ProjectError, match="cannot be public views"):
+        SqlProject(root).build_order()
