@@ -32,6 +32,7 @@ from transforms.history import (
 )
 from transforms.inputs import load_config_tables, load_seeds, register_raw
 from transforms.project import Model, SqlProject
+from transforms.working import WorkingTables, attach_work_catalog, table_name
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ def _limit_resources(con: duckdb.DuckDBPyConnection, settings: Settings, spill_d
     con.execute(f"set memory_limit = '{settings.build.memory_limit}'")  # pattern-validated in settings
     con.execute("set temp_directory = ?", [str(spill_dir)])
     con.execute("set preserve_insertion_order = false")
+    con.execute("set enable_progress_bar = false")  # a nightly job's log is not a terminal
     if settings.build.threads:
         con.execute(f"set threads = {int(settings.build.threads)}")
 
@@ -99,33 +101,19 @@ class ModelError(RuntimeError):
 
 NIGHT_BY_NIGHT = re.compile(r"^-- night by night: (\w+\.\w+)", re.MULTILINE)
 
-# Working tables live in an in-memory catalog attached for the build. Writing a table to the database file
-# compresses every column of every row group, which made about a third of a million-machine build's CPU;
-# the per-cloud machine shapes, identifiers, inventory freshness and plan candidates are read only by later
-# models and data tests, so they are never written: one build of 1M machines went from ~41 s to ~32 s
-# (median of four each). The buffer manager's memory limit covers the catalog, which spills like the rest.
-WORK_CATALOG = "build_work"
-
-
-def _attach_work_catalog(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(f"attach ':memory:' as {WORK_CATALOG}")
-
 
 def _build_model(con: duckdb.DuckDBPyConnection, model: Model) -> None:
     """``create or replace`` the model. A model whose header says ``-- night by night: <model>`` is
     evaluated once per ``snapshot_date`` of that model, with the variable ``computing_night`` set (NULL
     otherwise), and the nights appended: a catch-up of many nights then needs one night's memory.
 
-    A working model's table goes to the in-memory catalog, and a view under its usual name points there, so
-    the models and data tests that read ``layer.name`` need not know; ``_drop_working`` removes the views
-    before the database is published."""
+    A working model's table goes to the build's in-memory catalog (``transforms.working``), and a view
+    under its usual name points there."""
     con.execute(f"create schema if not exists {model.layer}")
     body = model.sql.strip().rstrip(";")
     per_night = NIGHT_BY_NIGHT.search(model.sql)
-    kind, target = model.materialization, model.qualified
-    if kind == "working":
-        con.execute(f"create schema if not exists {WORK_CATALOG}.{model.layer}")
-        kind, target = "table", f"{WORK_CATALOG}.{model.qualified}"
+    target = table_name(con, model)
+    kind = "table" if target != model.qualified else model.materialization
     try:
         if not per_night:
             con.execute(f"create or replace {kind} {target} as {body}")
@@ -142,15 +130,6 @@ def _build_model(con: duckdb.DuckDBPyConnection, model: Model) -> None:
             con.execute(f"create or replace view {model.qualified} as select * from {target}")
     except duckdb.Error as exc:
         raise ModelError(f"sql/{model.layer}/{model.path.name}: {exc}") from exc
-
-
-def _drop_working(con: duckdb.DuckDBPyConnection, models: list[Model]) -> None:
-    """Drop the views onto working tables, then the catalog: the published file refers to nothing that
-    lived only in this build's memory."""
-    for model in models:
-        if model.materialization == "working":
-            con.execute(f"drop view if exists {model.qualified}")
-    con.execute(f"detach {WORK_CATALOG}")
 
 
 def _write_build_info(con: duckdb.DuckDBPyConnection, snapshot_date: date, settings: Settings) -> None:
@@ -177,7 +156,7 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
     past_registered: set = set()
     try:
         _limit_resources(con, settings, spill_dir)
-        _attach_work_catalog(con)
+        attach_work_catalog(con)
         mark = time.perf_counter()
         _set_variables(con, settings, snapshot_date)
         load_seeds(con, project, settings)
@@ -188,6 +167,7 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
         steps["inputs"] = time.perf_counter() - mark
         mark = time.perf_counter()
         order = project.build_order()
+        working = WorkingTables(con, project)
         def ensure_past(sql: str) -> None:
             """Register the earlier nights ``sql`` reads, once each, when the first model needs them (the
             model they mirror, or a carried state's fallback, is built by then)."""
@@ -198,6 +178,7 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
                         fallback = project.models[derived.fallback]
                         ensure_past(fallback.sql)
                         _build_model(con, fallback)
+                        working.built_model(fallback)
                     register_past(con, lake_dir, snapshot_date, settings.history.retention_days, derived,
                                   fingerprints.get(derived.name))
 
@@ -209,15 +190,17 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
             model_started = time.perf_counter()
             _build_model(con, model)
             model_seconds[model.qualified] = time.perf_counter() - model_started
-        steps["models"] = time.perf_counter() - mark
+            working.built_model(model)
+        steps["models"] = time.perf_counter() - mark - working.test_seconds
         mark = time.perf_counter()
-        tests_run = run_data_tests(con, project)
-        steps["data_tests"] = time.perf_counter() - mark
+        tests_run = run_data_tests(con, project, tested=frozenset(working.released),
+                                   earlier_failures=tuple(working.failures))
+        steps["data_tests"] = time.perf_counter() - mark + working.test_seconds
         mark = time.perf_counter()
         export_current(con, lake_dir, snapshot_date, fingerprints)
         steps["export"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        _drop_working(con, order)
+        working.finish()
         publish_views(con, project)
         _write_build_info(con, snapshot_date, settings)
         con.execute("checkpoint")

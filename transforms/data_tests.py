@@ -22,6 +22,8 @@ class DataTest:
     # of the key instead of the key: ~100-character machine keys made those tests most of the tests' time).
     # Only when it returns rows does the exact ``sql`` run, so a hash collision costs time, never a verdict.
     screen: str | None = None
+    model: str | None = None  # the model a generic test checks (None for a singular test)
+    reads: tuple[str, ...] = ()  # other models it reads (a relationship's parent)
 
 
 @dataclass(frozen=True)
@@ -54,20 +56,26 @@ def generic_tests(project: SqlProject) -> list[DataTest]:
     tested when their night was built: only the night being built is tested again, so the tests' cost does
     not grow with the retained history.
     """
+    return [test for qualified in project.schema for test in model_tests(project, qualified)]
+
+
+def model_tests(project: SqlProject, qualified: str) -> list[DataTest]:
+    """The generic tests of one model."""
+    spec = project.schema.get(qualified) or {}
     tests: list[DataTest] = []
-    for qualified, spec in project.schema.items():
-        rows = qualified
-        if spec.get("tested_night"):
-            rows = (f"(select * from {qualified} "
-                    f"where {spec['tested_night']} = getvariable('snapshot_date')) as tonight")
-        key = spec.get("unique")
-        if key:
-            cols = ", ".join(key)
-            tests.append(DataTest(f"unique({qualified}: {cols})",
-                                  f"select {cols}, count(*) from {rows} group by all having count(*) > 1",
-                                  screen=f"select hash({cols}) from {rows} group by 1 having count(*) > 1"))
-        for column, col_spec in (spec.get("columns") or {}).items():
-            tests.extend(_column_tests(rows, column, col_spec or {}, qualified))
+    rows = qualified
+    if spec.get("tested_night"):
+        rows = (f"(select * from {qualified} "
+                f"where {spec['tested_night']} = getvariable('snapshot_date')) as tonight")
+    key = spec.get("unique")
+    if key:
+        cols = ", ".join(key)
+        tests.append(DataTest(f"unique({qualified}: {cols})",
+                              f"select {cols}, count(*) from {rows} group by all having count(*) > 1",
+                              screen=f"select hash({cols}) from {rows} group by 1 having count(*) > 1",
+                              model=qualified))
+    for column, col_spec in (spec.get("columns") or {}).items():
+        tests.extend(_column_tests(rows, column, col_spec or {}, qualified))
     return tests
 
 
@@ -76,11 +84,13 @@ def _column_tests(rows: str, column: str, spec: dict[str, Any], model: str | Non
     model = model or rows
     tests = []
     if spec.get("not_null"):
-        tests.append(DataTest(f"not_null({model}.{column})", f"select * from {rows} where {column} is null"))
+        tests.append(DataTest(f"not_null({model}.{column})", f"select * from {rows} where {column} is null",
+                              model=model))
     if spec.get("accepted_values"):
         values = _quote_list(spec["accepted_values"])
         tests.append(DataTest(f"accepted_values({model}.{column})",
-                              f"select {column}, count(*) from {rows} where {column} not in ({values}) group by 1"))
+                              f"select {column}, count(*) from {rows} where {column} not in ({values}) group by 1",
+                              model=model))
     if spec.get("relationship"):
         target_model, target_col = spec["relationship"].rsplit(".", 1)
         child = rows if rows != model else f"{model} as child"
@@ -88,7 +98,8 @@ def _column_tests(rows: str, column: str, spec: dict[str, Any], model: str | Non
         tests.append(DataTest(
             f"relationship({model}.{column} -> {spec['relationship']})",
             f"select {alias}.{column} from {child} anti join {target_model} as parent "
-            f"on parent.{target_col} = {alias}.{column} where {alias}.{column} is not null"))
+            f"on parent.{target_col} = {alias}.{column} where {alias}.{column} is not null",
+            model=model, reads=(target_model,)))
     return tests
 
 
@@ -96,10 +107,9 @@ def singular_tests(project: SqlProject) -> list[DataTest]:
     return [DataTest(path.stem, path.read_text(encoding="utf-8")) for path in project.singular_tests()]
 
 
-def run_data_tests(con: duckdb.DuckDBPyConnection, project: SqlProject) -> int:
-    """Run every test; raise ``DataTestError`` listing all failures. Returns the number of tests run.
-    A test with a ``screen`` runs it first, and its exact query only if the screen finds something."""
-    tests = generic_tests(project) + singular_tests(project)
+def failures_of(con: duckdb.DuckDBPyConnection, tests: list[DataTest]) -> list[TestFailure]:
+    """Run ``tests``; the failures, each with its count and a sample. A test with a ``screen`` runs it
+    first, and its exact query only if the screen finds something."""
     failures = []
     for test in tests:
         if test.screen and not con.execute(f"select * from ({test.screen}) limit 1").fetchall():
@@ -108,6 +118,16 @@ def run_data_tests(con: duckdb.DuckDBPyConnection, project: SqlProject) -> int:
         if rows:
             count = con.execute(f"select count(*) from ({test.sql})").fetchone()[0]
             failures.append(TestFailure(test.name, count, rows))
+    return failures
+
+
+def run_data_tests(con: duckdb.DuckDBPyConnection, project: SqlProject, *, tested: frozenset[str] = frozenset(),
+                   earlier_failures: tuple[TestFailure, ...] = ()) -> int:
+    """Run every test, except the generic tests of the models in ``tested`` (run during the build, with
+    ``earlier_failures`` as their outcome); raise ``DataTestError`` listing all failures. Returns the
+    number of tests run in all."""
+    tests = generic_tests(project) + singular_tests(project)
+    failures = [*earlier_failures, *failures_of(con, [t for t in tests if t.model not in tested])]
     if failures:
         raise DataTestError(failures)
     return len(tests)

@@ -96,7 +96,7 @@ class SqlProject:
         """A working table is gone after the build, so nothing that outlives the build may read it: no
         view (its query runs when an analyst reads it) and no public view."""
         working = {name for name, model in self.models.items() if model.materialization == "working"}
-        for name, model in self.models.items():
+        for model in self.models.values():
             read = sorted(model.depends_on & working)
             if read and model.materialization == "view":
                 raise ProjectError(f"{model.path.name} is a view but reads working table(s) {', '.join(read)}, "

@@ -54,22 +54,22 @@ described as (
 
 -- Rules are per platform: an observation counts only on a machine of the rule's OS family.
 catalogue_matches as (
-    select id.machine_key, m.cloud, d.evidence_source, d.evidence_kind, d.matched_value, d.health, d.health_detail,
-        d.observed_at, id.via, d.rule_id, d.product_id, d.product_name, m.snapshot_date
+    select id.machine_key, id.cloud, d.evidence_source, d.evidence_kind, d.matched_value, d.health, d.health_detail,
+        d.observed_at, id.via, d.rule_id, d.product_id, d.product_name
     from described as d
-    join intermediate.int_machine_identities as id using (id_kind, id_value)
-    join intermediate.int_machines__unioned as m on m.machine_key = id.machine_key and m.os_family = d.platform
+    join intermediate.int_machine_identities as id
+        on id.id_kind = d.id_kind and id.id_value = d.id_value and id.os_family = d.platform
 ),
 
 assessments as (
-    select id.machine_key, m.cloud, 'defender_assessment' as evidence_source, 'assessment' as evidence_kind,
+    select id.machine_key, id.cloud, 'defender_assessment' as evidence_source, 'assessment' as evidence_kind,
         a.display_name as matched_value,
         case when d.meaning = 'edr_installed' then 'healthy' else 'failed' end as health,
         'assessment ' || a.status_code as health_detail,
         coalesce(a.status_change_date, getvariable('as_of')::timestamptz) as observed_at, id.via,
         'defender.' || d.meaning || '.' || d.cloud as rule_id,
         'defender_reported' as product_id,
-        'EDR reported by Defender for Cloud' as product_name, m.snapshot_date
+        'EDR reported by Defender for Cloud' as product_name
     from staging.stg_azure__security_assessments as a
     join seeds.defender_assessments as d on d.assessment_key = a.assessment_key
     -- Azure resources by id; EC2 instances through the connector entity id (.../aws-ec2-instance-<id>-<region>)
@@ -83,21 +83,24 @@ assessments as (
             when a.assessed_resource_id like '%/securityentitydata/aws-ec2-instance-%' then 'aws_instance_id'
             else 'azure_resource_id'
         end
-    join intermediate.int_machines__unioned as m on m.machine_key = id.machine_key
     where a.snapshot_date = getvariable('snapshot_date')
         and ((d.meaning = 'edr_installed' and a.status_code = 'Healthy')
             or (d.meaning = 'edr_configuration' and a.status_code = 'Unhealthy'))
 ),
 
+-- Grouped on the grain and the health it reports; the rest follows from those (cloud from the machine,
+-- kind and product from the rule, health from its detail), so it is carried, not hashed.
 deduplicated as (
-    select machine_key, cloud, evidence_source, evidence_kind, product_id, product_name, rule_id, matched_value,
-        health, health_detail, max(observed_at) as observed_at, via, snapshot_date
+    select machine_key, any_value(cloud) as cloud, evidence_source, any_value(evidence_kind) as evidence_kind,
+        any_value(product_id) as product_id, any_value(product_name) as product_name, rule_id, matched_value,
+        any_value(health) as health, health_detail, max(observed_at) as observed_at, via,
+        getvariable('snapshot_date')::date as snapshot_date
     from (
         select * from catalogue_matches
         union all by name
         select * from assessments
     )
-    group by all
+    group by machine_key, evidence_source, rule_id, matched_value, health_detail, via
 )
 
 select

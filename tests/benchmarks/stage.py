@@ -63,9 +63,10 @@ def core(data_dir: Path, machines: int, night: date) -> dict:
 
     import duckdb
 
-    from transforms.build import _attach_work_catalog, _build_model, _limit_resources, _set_variables
+    from transforms.build import _build_model, _limit_resources, _set_variables
     from transforms.inputs import load_config_tables, load_seeds, register_raw
     from transforms.project import SqlProject
+    from transforms.working import attach_work_catalog
 
     settings, project = _settings(data_dir), SqlProject()
     needed, todo = set(), ["marts.machine_edr_status"]
@@ -77,7 +78,7 @@ def core(data_dir: Path, machines: int, night: date) -> dict:
     with tempfile.TemporaryDirectory(dir=data_dir) as scratch:
         con = duckdb.connect(str(Path(scratch) / "core.duckdb"))
         _limit_resources(con, settings, Path(scratch) / "spill")
-        _attach_work_catalog(con)
+        attach_work_catalog(con)
         _set_variables(con, settings, night)
         load_seeds(con, project, settings)
         load_config_tables(con, settings)

@@ -10,6 +10,7 @@ from datetime import date
 import duckdb
 import pytest
 
+import transforms.build as build_module
 from tests import builders as b
 from transforms.build import build_database
 from transforms.data_tests import DataTestError
@@ -247,3 +248,40 @@ def test_nothing_that_outlives_the_build_may_read_a_working_table(tmp_path):
         "  intermediate.int_machine_identities:\n", "  intermediate.int_machine_identities:\n    public: true\n", 1))
     with pytest.raises(ProjectError, match="cannot be public views"):
         SqlProject(root).build_order()
+
+
+def test_working_tables_are_tested_and_dropped_once_their_last_reader_is_built(tmp_path, monkeypatch):
+    """A working table's memory is given back as soon as no model still to come reads it; its data tests
+    run first and a failure still fails the build, listed with the others."""
+    import transforms.working as working
+
+    events = []
+    original_build, original_release = build_module._build_model, working.WorkingTables._release
+    monkeypatch.setattr(build_module, "_build_model",
+                        lambda con, model: (events.append(("built", model.qualified)), original_build(con, model)))
+    monkeypatch.setattr(working.WorkingTables, "_release",
+                        lambda self, model: (events.append(("released", model.qualified)),
+                                             original_release(self, model)))
+    settings = b.land(tmp_path, _vms(2))
+    build_database(settings, DAY)
+    released = [name for kind, name in events if kind == "released"]
+    position = {event: k for k, event in enumerate(events)}
+    assert {"intermediate.int_azure__virtual_machines", "intermediate.int_machine_plans"} <= set(released)
+    for name in released:
+        readers = [m for m, model in SqlProject().models.items() if name in model.depends_on]
+        assert max(position[("built", reader)] for reader in readers) < position[("released", name)]
+    assert position[("released", "intermediate.int_azure__virtual_machines")] < position[
+        ("built", "intermediate.int_edr_evidence")]
+
+    root = tmp_path / "sqlproj"
+    shutil.copytree(SqlProject().root, root)
+    schema = root / "schema.yml"
+    schema.write_text(schema.read_text().replace(
+        "  intermediate.int_machine_plans:\n",
+        "  intermediate.int_machine_plans:\n    columns:\n      plan_status: {accepted_values: [p3]}\n", 1))
+    (root / "tests" / "no_machine_named_vm_0.sql").write_text(
+        "-- Fails when a machine is named vm-0.\nselect * from marts.machines where machine_name = 'vm-0'\n")
+    with pytest.raises(DataTestError) as raised:
+        build_database(settings, DAY, project=SqlProject(root))
+    assert {f.name for f in raised.value.failures} == {
+        "accepted_values(intermediate.int_machine_plans.plan_status)", "no_machine_named_vm_0"}

@@ -1,0 +1,82 @@
+"""Working tables: models only the build reads, held in an in-memory catalog instead of the database file.
+
+Writing a table to the database file compresses every column of every row group, which made about a third
+of a million-machine build's CPU. The per-cloud machine shapes, identifiers, inventory freshness, plans and
+exemptions are read only by later models and by their own data tests, so they are never written: a model
+whose header says ``-- materialized: working`` is created in the catalog ``build_work`` with a view under its
+usual name pointing there, so the SQL that reads ``layer.name`` need not know.
+
+The buffer manager's memory limit covers the catalog. A working table is dropped as soon as every model that
+reads it is built and its data tests have run (its memory would otherwise be spilled to disk and read back
+for nothing), and before the database is published no view refers to the catalog any more.
+"""
+
+from __future__ import annotations
+
+import time
+
+import duckdb
+
+from transforms.data_tests import TestFailure, failures_of, model_tests
+from transforms.project import Model, SqlProject
+
+WORK_CATALOG = "build_work"
+
+
+def attach_work_catalog(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"attach ':memory:' as {WORK_CATALOG}")
+
+
+def table_name(con: duckdb.DuckDBPyConnection, model: Model) -> str:
+    """Where ``model``'s table is created: the model's own name, or for a working model the catalog's."""
+    if model.materialization != "working":
+        return model.qualified
+    con.execute(f"create schema if not exists {WORK_CATALOG}.{model.layer}")
+    return f"{WORK_CATALOG}.{model.qualified}"
+
+
+class WorkingTables:
+    """Drops each working table once nothing still to come reads it, testing it first.
+
+    A working table is kept to the end when a singular data test (``sql/tests``) or another model's
+    relationship test reads it: those run after every model."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, project: SqlProject):
+        self.con, self.project = con, project
+        self.built: set[str] = set()
+        self.released: set[str] = set()
+        self.failures: list[TestFailure] = []
+        self.test_seconds = 0.0  # spent testing and dropping released tables, while models were built
+        singular = " ".join(path.read_text(encoding="utf-8") for path in project.singular_tests())
+        targets = {column.get("relationship", "").rsplit(".", 1)[0]
+                   for spec in project.schema.values() for column in (spec.get("columns") or {}).values()
+                   if column}
+        self.pending = {name: {reader for reader, other in project.models.items() if name in other.depends_on}
+                        for name, model in project.models.items()
+                        if model.materialization == "working" and name not in targets and name not in singular}
+
+    def built_model(self, model: Model) -> None:
+        """Note that ``model`` is built; release the working tables it was the last reader of."""
+        self.built.add(model.qualified)
+        for name, readers in self.pending.items():
+            if name in self.built and name not in self.released and readers <= self.built:
+                self._release(self.project.models[name])
+
+    def _release(self, model: Model) -> None:
+        tests = model_tests(self.project, model.qualified)
+        references = {target for test in tests for target in test.reads}
+        if not references <= self.built:
+            return  # a relationship to a model not built yet: test and drop at the end
+        started = time.perf_counter()
+        self.failures.extend(failures_of(self.con, tests))
+        self.con.execute(f"drop view {model.qualified}")
+        self.con.execute(f"drop table {WORK_CATALOG}.{model.qualified}")
+        self.released.add(model.qualified)
+        self.test_seconds += time.perf_counter() - started
+
+    def finish(self) -> None:
+        """Before publishing: drop the remaining views onto the catalog, then the catalog."""
+        for name, model in self.project.models.items():
+            if model.materialization == "working" and name not in self.released:
+                self.con.execute(f"drop view if exists {name}")
+        self.con.execute(f"detach {WORK_CATALOG}")
