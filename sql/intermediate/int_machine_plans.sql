@@ -63,14 +63,21 @@ candidates as (
     select m.machine_key, d.plan, 'config_default', 4
     from machines as m
     join config.plan_defaults as d on d.cloud = m.cloud
+),
+
+-- The strongest candidate per machine: the lowest precedence, then the fuller plan (p2, p1, off). One
+-- aggregate over the candidates, not a window sorting each machine's candidates.
+strongest as (
+    select machine_key,
+        arg_min({'plan': plan, 'plan_source': plan_source},
+            precedence * 4 - case plan when 'p2' then 2 when 'p1' then 1 else 0 end) as best
+    from candidates
+    group by machine_key
 )
 
 select
     m.machine_key,
-    coalesce(c.plan, 'unknown') as plan_status,
-    coalesce(c.plan_source, 'none') as plan_source
+    coalesce(c.best.plan, 'unknown') as plan_status,
+    coalesce(c.best.plan_source, 'none') as plan_source
 from machines as m
-left join (
-    select * from candidates
-    qualify row_number() over (partition by machine_key order by precedence, plan desc) = 1
-) as c using (machine_key)
+left join strongest as c using (machine_key)

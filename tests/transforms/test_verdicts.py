@@ -183,6 +183,19 @@ def test_plan_precedence_resource_pricing_then_subscription_then_config(tmp_path
                      "i-0000000000000aa10": "p2/config_override"}
 
 
+
+def test_plan_candidates_of_equal_precedence_give_the_fuller_plan(tmp_path):
+    """A GCP project configured under both its id and its number: the fuller plan wins, whichever order."""
+    for by_id, by_number, expected in (("p1", "p2", "p2"), ("p2", "off", "p2"), ("off", "p1", "p1")):
+        root = tmp_path / f"{by_id}-{by_number}"
+        settings = b.land(root, {"gcp__compute_instances": [(b.gcp_instance("g-plan"), {})]})
+        settings = settings.model_copy(update={"plans": settings.plans.model_copy(
+            update={"gcp_projects": {b.PROJECT: by_id, b.PROJECT_NUMBER: by_number}})})
+        build_database(settings, date(2026, 11, 28))
+        with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
+            assert con.execute("select plan_status, plan_source from machine_edr_status").fetchall() == [
+                (expected, "config_override")]
+
 def test_coverage_is_over_running_machines(tmp_path):
     on, off = b.azure_vm("on-1"), b.azure_vm("off-1", power="PowerState/deallocated")
     records = {"azure__virtual_machines": [(on, {}), (off, {})],
