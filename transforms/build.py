@@ -167,7 +167,7 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
         steps["inputs"] = time.perf_counter() - mark
         mark = time.perf_counter()
         order = project.build_order()
-        working = WorkingTables(con, project)
+        working = WorkingTables(con, project, keep=frozenset(derived.model for derived in DERIVED))
         def ensure_past(sql: str) -> None:
             """Register the earlier nights ``sql`` reads, once each, when the first model needs them (the
             model they mirror, or a carried state's fallback, is built by then)."""

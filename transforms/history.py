@@ -323,7 +323,11 @@ def _prune_carried(lake_dir: Path | str, snapshot_date: date, derived: Derived) 
 def _nights_in(con: duckdb.DuckDBPyConnection, derived: Derived, whole: bool = False) -> list[date]:
     """The nights the built model holds (``whole``: whether it was built at all, as [None])."""
     schema, _, table = derived.model.partition(".")
-    exists = con.execute("select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
+    # a working model is a view onto the build's in-memory catalog (transforms.working)
+    exists = con.execute("select count(*) from (select schema_name, table_name from duckdb_tables() "
+                         "where database_name = current_database() union all "
+                         "select schema_name, view_name from duckdb_views() where database_name = current_database()) "
+                         "where schema_name = ? and table_name = ?",
                          [schema, table]).fetchall()  # fetchall: DuckDB 2 refuses new work on an unfinished result
     if exists != [(1,)]:
         return []

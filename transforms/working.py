@@ -39,9 +39,10 @@ class WorkingTables:
     """Drops each working table once nothing still to come reads it, testing it first.
 
     A working table is kept to the end when a singular data test (``sql/tests``) or another model's
-    relationship test reads it: those run after every model."""
+    relationship test reads it (those run after every model), or when it is in ``keep`` (the states the
+    build saves to the lake after the data tests)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, project: SqlProject):
+    def __init__(self, con: duckdb.DuckDBPyConnection, project: SqlProject, keep: frozenset[str] = frozenset()):
         self.con, self.project = con, project
         self.built: set[str] = set()
         self.released: set[str] = set()
@@ -53,7 +54,8 @@ class WorkingTables:
                    if column}
         self.pending = {name: {reader for reader, other in project.models.items() if name in other.depends_on}
                         for name, model in project.models.items()
-                        if model.materialization == "working" and name not in targets and name not in singular}
+                        if model.materialization == "working" and name not in targets | keep
+                        and name not in singular}
 
     def built_model(self, model: Model) -> None:
         """Note that ``model`` is built; release the working tables it was the last reader of."""

@@ -7,6 +7,7 @@
 -- int_license_month_machines_rebuilt hands it the month's retained nights instead. A new month starts empty.
 -- Grain: one row per (machine_key, cloud, scope_id, plan_status, owner, edr_status, third_party_edr_only,
 -- edr_products).
+-- materialized: working (read by the licensing marts and saved to the lake, not kept in the database file)
 with previous as (
     select * from derived.license_month_machines_past
     where month_start = date_trunc('month', getvariable('snapshot_date'))

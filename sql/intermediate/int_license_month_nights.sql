@@ -4,6 +4,7 @@
 -- int_license_combination_nights; int_license_month_nights_rebuilt when the eve's is missing or made
 -- otherwise.
 -- Grain: one row per (snapshot_date, cloud, scope_id, plan_status, owner, edr_status).
+-- materialized: working (read by the licensing marts and saved to the lake, not kept in the database file)
 select * from derived.license_month_nights_past
 where month_start = date_trunc('month', getvariable('snapshot_date'))
 union all by name
