@@ -9,20 +9,43 @@ with latest as (
 
 -- The month to date, carried from night to night (int_license_month_nights and _machines), so that the
 -- work does not grow with the nights retained: sums per night and combination of dimension values (a few
--- thousand rows whatever the estate), and, for the distinct-machine counts, the machines billed this month
--- with their combinations.
+-- thousand rows whatever the estate).
 parts as (
-    select n.snapshot_date, null::varchar as machine_key, n.cloud, n.scope_id, n.plan_status, n.owner,
-        n.edr_status, n.billed_machines, n.billable_hours, n.cost_low,
-        n.cost, n.cost_high
-    from intermediate.int_license_month_nights as n
+    select snapshot_date, cloud, scope_id, plan_status, owner, edr_status, billed_machines, billable_hours,
+        cost_low, cost, cost_high
+    from intermediate.int_license_month_nights
+),
 
+-- The distinct machines billed this month per dimension value, from the machines billed this month with
+-- each dimension's values (one list per machine: a machine whose plan, owner or verdict changed counts once
+-- under each value it had). Counted apart from the sums: a distinct count over every machine exploded into
+-- six dimensions was this model's main cost.
+billed_machines as (
+    select machine_key, list(distinct cloud) as clouds, list(distinct cloud || ' ' || scope_id) as scopes,
+        list(distinct plan_status) as plans, list(distinct coalesce(owner, '(no owner tag)')) as owners,
+        list(distinct edr_status) as statuses
+    from intermediate.int_license_month_machines
+    where last_billed_night is not null
+    group by machine_key
+),
+
+machine_counts as (
+    select 'overall' as dimension, 'all machines' as dimension_value, count(*) as mtd_machines
+    from billed_machines
     union all
-
-    select null, m.machine_key, m.cloud, m.scope_id, m.plan_status, m.owner, m.edr_status, null, null, null,
-        null, null
-    from intermediate.int_license_month_machines as m
-    where m.last_billed_night is not null
+    select dimension, dimension_value, count(*)
+    from (
+        select 'cloud' as dimension, unnest(clouds) as dimension_value from billed_machines
+        union all
+        select 'scope', unnest(scopes) from billed_machines
+        union all
+        select 'plan', unnest(plans) from billed_machines
+        union all
+        select 'owner', unnest(owners) from billed_machines
+        union all
+        select 'edr_status', unnest(statuses) from billed_machines
+    )
+    group by dimension, dimension_value
 ),
 
 exploded as (
@@ -39,7 +62,7 @@ exploded as (
     select 'edr_status' as dimension, edr_status as dimension_value, * from parts
 ),
 
-per_group as (
+sums as (
     select dimension, dimension_value, cast(date_trunc('month', any_value(l.day)) as date) as month_start,
         day(last_day(any_value(l.day))) - count(distinct snapshot_date) as days_without_data,
         max(snapshot_date) filter (where snapshot_date = l.day) as day,
@@ -48,7 +71,6 @@ per_group as (
         sum(cost_low) filter (where snapshot_date = l.day) as day_cost_low,
         sum(cost) filter (where snapshot_date = l.day) as day_cost,
         sum(cost_high) filter (where snapshot_date = l.day) as day_cost_high,
-        count(distinct machine_key) as mtd_machines,
         sum(billable_hours) as mtd_hours,
         sum(cost_low) as mtd_cost_low,
         sum(cost) as mtd_cost,
@@ -61,6 +83,12 @@ per_group as (
             / nullif(count(distinct snapshot_date) filter (where snapshot_date > l.day - 7), 0) as daily_run_rate_high
     from exploded, latest as l
     group by dimension, dimension_value
+),
+
+per_group as (
+    select s.*, coalesce(c.mtd_machines, 0) as mtd_machines
+    from sums as s
+    left join machine_counts as c using (dimension, dimension_value)
 )
 
 select period, dimension, dimension_value, period_start, machines, round(billable_hours, 2) as billable_hours,
