@@ -16,34 +16,34 @@ parts as (
     from intermediate.int_license_month_nights
 ),
 
--- The distinct machines billed this month per dimension value, from the machines billed this month with
--- each dimension's values (one list per machine: a machine whose plan, owner or verdict changed counts once
--- under each value it had). Counted apart from the sums: a distinct count over every machine exploded into
--- six dimensions was this model's main cost.
-billed_machines as (
-    select machine_key, list(distinct cloud) as clouds, list(distinct cloud || ' ' || scope_id) as scopes,
-        list(distinct plan_status) as plans, list(distinct coalesce(owner, '(no owner tag)')) as owners,
-        list(distinct edr_status) as statuses
+-- The distinct machines billed this month per dimension value (a machine whose plan, owner or verdict
+-- changed counts once under each value it had), counted apart from the sums: one plain grouping of the
+-- (dimension, value, machine) triples. A distinct count over every machine exploded into six dimensions, in
+-- the same aggregate as the sums, was this model's main cost.
+billed as (
+    select machine_key, cloud, scope_id, plan_status, owner, edr_status
     from intermediate.int_license_month_machines
     where last_billed_night is not null
-    group by machine_key
 ),
 
 machine_counts as (
-    select 'overall' as dimension, 'all machines' as dimension_value, count(*) as mtd_machines
-    from billed_machines
+    select 'overall' as dimension, 'all machines' as dimension_value, count(distinct machine_key) as mtd_machines
+    from billed
     union all
     select dimension, dimension_value, count(*)
     from (
-        select 'cloud' as dimension, unnest(clouds) as dimension_value from billed_machines
-        union all
-        select 'scope', unnest(scopes) from billed_machines
-        union all
-        select 'plan', unnest(plans) from billed_machines
-        union all
-        select 'owner', unnest(owners) from billed_machines
-        union all
-        select 'edr_status', unnest(statuses) from billed_machines
+        select distinct dimension, dimension_value, machine_key
+        from (
+            select 'cloud' as dimension, cloud as dimension_value, machine_key from billed
+            union all
+            select 'scope', cloud || ' ' || scope_id, machine_key from billed
+            union all
+            select 'plan', plan_status, machine_key from billed
+            union all
+            select 'owner', coalesce(owner, '(no owner tag)'), machine_key from billed
+            union all
+            select 'edr_status', edr_status, machine_key from billed
+        )
     )
     group by dimension, dimension_value
 ),
