@@ -40,7 +40,7 @@ class Model:
         """Staging models are views over Parquet (nothing copied); the rest are tables built once, unless
         the header says ``-- materialized: view`` (large pass-through models read once downstream) or
         ``-- materialized: working`` (a table only the build reads: held in memory, never written to the
-        database file, gone once the database is published; see ``transforms.build``)."""
+        database file, gone once the database is published; see ``transforms.working``)."""
         head = self.sql.split("\nselect", 1)[0]
         if self.layer == "staging" or "-- materialized: view" in head:
             return "view"
