@@ -19,7 +19,7 @@ import time
 
 import duckdb
 
-from transforms.data_tests import TestFailure, failures_of, model_tests
+from transforms.data_tests import TestFailure, failures_of, generic_tests, model_tests
 from transforms.project import Model, SqlProject
 
 WORK_CATALOG = "build_work"
@@ -30,7 +30,8 @@ def attach_work_catalog(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def table_name(con: duckdb.DuckDBPyConnection, model: Model) -> str:
-    """Where ``model``'s table is created: the model's own name, or for a working model the catalog's."""
+    """Where ``model``'s table is created: the model's own name, or for a working model the catalog's
+    (whose schema for the model's layer this creates if need be)."""
     if model.materialization != "working":
         return model.qualified
     con.execute(f"create schema if not exists {WORK_CATALOG}.{model.layer}")
@@ -51,9 +52,7 @@ class WorkingTables:
         self.failures: list[TestFailure] = []
         self.test_seconds = 0.0  # spent testing and dropping released tables, while models were built
         singular = " ".join(path.read_text(encoding="utf-8") for path in project.singular_tests())
-        targets = {column.get("relationship", "").rsplit(".", 1)[0]
-                   for spec in project.schema.values() for column in (spec.get("columns") or {}).values()
-                   if column}
+        targets = {parent for test in generic_tests(project) for parent in test.reads}
         self.pending = {name: {reader for reader, other in project.models.items() if name in other.depends_on}
                         for name, model in project.models.items()
                         if model.materialization == "working" and name not in targets | keep
