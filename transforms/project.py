@@ -88,9 +88,36 @@ class SqlProject:
             graph[name] = model.depends_on
         self._check_working_models()
         try:
-            return [self.models[name] for name in TopologicalSorter(graph).static_order()]
+            order = list(TopologicalSorter(graph).static_order())
         except CycleError as exc:
             raise ProjectError(f"model dependency cycle: {' -> '.join(exc.args[1])}") from None
+        return [self.models[name] for name in self._working_just_in_time(order)]
+
+    def _working_just_in_time(self, order: list[str]) -> list[str]:
+        """``order`` with each working model moved to just before the first model that needs it.
+
+        Working tables live in memory until their last reader is built; built as soon as their inputs
+        were ready, three million-row ones waited in memory through the evidence join at a million
+        machines and pushed it to spill. Built when first needed, fewer of them are held at once. Still a
+        dependency order: a model is placed only after everything it reads."""
+        position = {name: i for i, name in enumerate(order)}
+        placed: list[str] = []
+        done: set[str] = set()
+
+        def place(name: str) -> None:
+            if name in done:
+                return
+            for dependency in sorted(self.models[name].depends_on, key=position.__getitem__):
+                place(dependency)
+            done.add(name)
+            placed.append(name)
+
+        for name in order:
+            if self.models[name].materialization != "working":
+                place(name)
+        for name in order:  # working models that nothing reads
+            place(name)
+        return placed
 
     def _check_working_models(self) -> None:
         """A working table is gone after the build, so nothing that outlives the build may read it: no

@@ -250,6 +250,29 @@ def test_nothing_that_outlives_the_build_may_read_a_working_table(tmp_path):
         SqlProject(root).build_order()
 
 
+def test_working_models_are_built_just_before_the_first_model_that_needs_them():
+    """A working table held in memory while unrelated models run only adds to the build's peak: each is
+    built right before its first reader (after all it reads itself), never earlier."""
+    project = SqlProject()
+    order = [model.qualified for model in project.build_order()]
+    position = {name: i for i, name in enumerate(order)}
+    assert sorted(order) == sorted(project.models)
+    for name, model in project.models.items():
+        assert all(position[dependency] < position[name] for dependency in model.depends_on), name
+    readers = {name: [other for other, model in project.models.items() if name in model.depends_on]
+               for name in project.models}
+    for name, model in project.models.items():
+        if model.materialization != "working" or not readers[name]:
+            continue
+        first_reader = min(position[reader] for reader in readers[name])
+        # only other working models feeding that same reader may sit in between
+        between = order[position[name] + 1:first_reader]
+        assert all(project.models[other].materialization == "working" for other in between), (name, between)
+    # the plan, inventory and exemption tables wait for the verdict, not for the evidence join
+    assert position["intermediate.int_edr_evidence"] < position["intermediate.int_machine_plans"]
+    assert position["intermediate.int_edr_evidence"] < position["intermediate.int_machine_inventory"]
+
+
 def test_working_tables_are_tested_and_dropped_once_their_last_reader_is_built(tmp_path, monkeypatch):
     """A working table's memory is given back as soon as no model still to come reads it; its data tests
     run first and a failure still fails the build, listed with the others."""
