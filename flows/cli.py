@@ -160,6 +160,9 @@ def build(config: ConfigOption = None, snapshot_date: DateOption = None, data_di
             raise _fail(str(exc), EXIT_FAILED) from None
     out.print(f"built {result.database_path} for {result.snapshot_date}: {result.models_built} models, "
               f"{result.tests_run} data tests passed in {result.seconds:.1f}s")
+    if result.memory_retries:
+        out.print(f"[yellow]ran out of memory and rebuilt on one thread:[/] {', '.join(result.memory_retries)} "
+                  "(raise [build] memory_limit if this recurs)")
 
 
 @app.command()

@@ -46,6 +46,8 @@ class BuildResult:
     seconds: float
     step_seconds: dict[str, float] = field(default_factory=dict)
     model_seconds: dict[str, float] = field(default_factory=dict)  # where a slow build spends its time
+    # models that ran out of memory and were built again on one thread (see _build_model)
+    memory_retries: tuple[str, ...] = ()
 
 
 class NoSnapshotError(RuntimeError):
@@ -102,13 +104,42 @@ class ModelError(RuntimeError):
 NIGHT_BY_NIGHT = re.compile(r"^-- night by night: (\w+\.\w+)", re.MULTILINE)
 
 
-def _build_model(con: duckdb.DuckDBPyConnection, model: Model) -> None:
+def _build_model(con: duckdb.DuckDBPyConnection, model: Model) -> bool:
+    """Build the model (``_create``); True when it had to be built again on one thread.
+
+    Near the memory limit, whether a million-machine join fits can depend on how two threads' partitions
+    happen to interleave: the same catch-up build at a million machines failed once in a few runs with
+    "failed to pin block" and passed on the next. The night's build must not fail on that, so a model that
+    runs out of memory is built once more on a single thread (each thread holds its own partitions), as
+    DuckDB's own error advises, with a warning; one that fails on one thread too fails the build."""
+    try:
+        _create(con, model)
+        return False
+    except duckdb.OutOfMemoryException as exc:
+        threads = int(con.execute("select current_setting('threads')").fetchone()[0])
+        if threads <= 1:
+            raise ModelError(f"sql/{model.layer}/{model.path.name}: {exc}") from exc
+        log.warning("sql/%s/%s ran out of memory on %d threads; building it again on one thread (%s)",
+                    model.layer, model.path.name, threads, str(exc).splitlines()[0])
+    con.execute("set threads = 1")
+    try:
+        _create(con, model)
+    except duckdb.Error as exc:
+        raise ModelError(f"sql/{model.layer}/{model.path.name} (on one thread, after running out of memory on "
+                         f"{threads}): {exc}") from exc
+    finally:
+        con.execute(f"set threads = {threads}")
+    return True
+
+
+def _create(con: duckdb.DuckDBPyConnection, model: Model) -> None:
     """``create or replace`` the model. A model whose header says ``-- night by night: <model>`` is
     evaluated once per ``snapshot_date`` of that model, with the variable ``computing_night`` set (NULL
     otherwise), and the nights appended: a catch-up of many nights then needs one night's memory.
 
     A working model's table goes to the build's in-memory catalog (``transforms.working``), and a view
-    under its usual name points there."""
+    under its usual name points there. Running out of memory is left to ``_build_model``; any other
+    DuckDB error becomes a ``ModelError`` naming the model."""
     con.execute(f"create schema if not exists {model.layer}")
     body = model.sql.strip().rstrip(";")
     per_night = NIGHT_BY_NIGHT.search(model.sql)
@@ -128,6 +159,8 @@ def _build_model(con: duckdb.DuckDBPyConnection, model: Model) -> None:
             con.execute("reset variable computing_night")
         if target != model.qualified:
             con.execute(f"create or replace view {model.qualified} as select * from {target}")
+    except duckdb.OutOfMemoryException:
+        raise
     except duckdb.Error as exc:
         raise ModelError(f"sql/{model.layer}/{model.path.name}: {exc}") from exc
 
@@ -154,6 +187,7 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
     spill_dir = building.with_name(f"{building.name}.spill")  # this build's own: builds may overlap
     con = duckdb.connect(str(building))
     past_registered: set = set()
+    retried: list[str] = []
     try:
         _limit_resources(con, settings, spill_dir)
         attach_work_catalog(con)
@@ -177,7 +211,8 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
                     if derived.fallback:
                         fallback = project.models[derived.fallback]
                         ensure_past(fallback.sql)
-                        _build_model(con, fallback)
+                        if _build_model(con, fallback):
+                            retried.append(fallback.qualified)
                         working.built_model(fallback)
                     register_past(con, lake_dir, snapshot_date, settings.history.retention_days, derived,
                                   fingerprints.get(derived.name))
@@ -188,7 +223,8 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
                 continue  # built by ensure_past, when the state it recomputes is first needed
             ensure_past(model.sql)
             model_started = time.perf_counter()
-            _build_model(con, model)
+            if _build_model(con, model):
+                retried.append(model.qualified)
             model_seconds[model.qualified] = time.perf_counter() - model_started
             working.built_model(model)
         steps["models"] = time.perf_counter() - mark - working.test_seconds
@@ -217,4 +253,5 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
     seconds = time.perf_counter() - started
     log.info("built %s for %s: %d models, %d data tests in %.1fs", target, snapshot_date, len(order),
              tests_run, seconds)
-    return BuildResult(target, snapshot_date, len(order), tests_run, seconds, steps, model_seconds)
+    return BuildResult(target, snapshot_date, len(order), tests_run, seconds, steps, model_seconds,
+                       tuple(retried))

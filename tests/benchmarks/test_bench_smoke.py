@@ -24,3 +24,8 @@ def test_benchmark_runs_at_the_smallest_size(tmp_path):
     assert result["core"]["verdicts"]["protected"] > 0 and result["pandas_core_speedup"] > 0
     assert all(size < 2_000_000 for size in result["report"]["bytes"].values())
     assert "10,000" in markdown([result], "test machine")
+    # no build ran out of memory here; one that had to rebuild a model on one thread is named in the table
+    assert result["build"]["repeat_memory_retries"] == [[], []]
+    assert "rebuilt on one thread" not in markdown([result], "test machine")
+    result["build_with_history"]["repeat_memory_retries"][1] = ["marts.machine_edr_status"]
+    assert "build_with_history marts.machine_edr_status" in markdown([result], "test machine")

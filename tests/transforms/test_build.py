@@ -308,3 +308,79 @@ def test_working_tables_are_tested_and_dropped_once_their_last_reader_is_built(t
         build_database(settings, DAY, project=SqlProject(root))
     assert {f.name for f in raised.value.failures} == {
         "accepted_values(intermediate.int_machine_plans.plan_status)", "no_machine_named_vm_0"}
+
+
+class _RunsOutOfMemory:
+    """A DuckDB connection whose ``create or replace`` of one model fails with DuckDB's out-of-memory error
+    while more than ``fits_on`` threads are set (always, when ``fits_on`` is 0)."""
+
+    def __init__(self, con, model: str, fits_on: int):
+        self._con, self._model, self._fits_on, self.failures = con, model, fits_on, 0
+
+    def execute(self, sql, *args):
+        threads = int(self._con.execute("select current_setting('threads')").fetchone()[0])
+        if sql.startswith("create or replace") and self._model in sql and threads > self._fits_on:
+            self.failures += 1
+            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block of size 256.0 KiB")
+        return self._con.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+
+def _one_model(tmp_path):
+    from transforms.project import Model
+
+    path = tmp_path / "wide.sql"
+    path.write_text("-- Grain: one row.\nselect 1 as a\n")
+    return Model("marts", "wide", path, path.read_text(), frozenset())
+
+
+def test_a_model_that_runs_out_of_memory_is_built_again_on_one_thread(tmp_path, caplog):
+    """Whether a join fits near the memory limit can depend on how two threads' partitions interleave: the
+    model is built once more on one thread, with a warning, and the thread setting is given back."""
+    model = _one_model(tmp_path)
+    with duckdb.connect() as raw:
+        raw.execute("set threads = 2")
+        con = _RunsOutOfMemory(raw, "marts.wide", fits_on=1)
+        with caplog.at_level("WARNING", logger="transforms.build"):
+            assert build_module._build_model(con, model) is True
+        assert con.failures == 1
+        assert raw.execute("select a from marts.wide").fetchall() == [(1,)]
+        assert raw.execute("select current_setting('threads')").fetchone() == (2,)
+        assert "wide.sql ran out of memory on 2 threads; building it again on one thread" in caplog.text
+
+        # out of memory on one thread too: the build fails, naming the model, and threads are given back
+        con = _RunsOutOfMemory(raw, "marts.wide", fits_on=0)
+        with pytest.raises(build_module.ModelError, match=r"wide.sql \(on one thread, after running out of memory"):
+            build_module._build_model(con, model)
+        assert con.failures == 2
+        assert raw.execute("select current_setting('threads')").fetchone() == (2,)
+
+        # already on one thread: nothing left to try
+        raw.execute("set threads = 1")
+        con = _RunsOutOfMemory(raw, "marts.wide", fits_on=0)
+        with pytest.raises(build_module.ModelError, match="wide.sql: Out of Memory"):
+            build_module._build_model(con, model)
+        assert con.failures == 1
+
+
+def test_the_build_reports_the_models_rebuilt_after_running_out_of_memory(tmp_path, monkeypatch):
+    settings = b.land(tmp_path, _vms(2))
+    original = build_module._create
+    failed = []
+
+    def create(con, model):
+        threads = int(con.execute("select current_setting('threads')").fetchone()[0])
+        if model.qualified == "marts.machine_edr_status" and threads > 1:
+            failed.append(threads)
+            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block")
+        original(con, model)
+
+    monkeypatch.setattr(build_module, "_create", create)
+    settings = settings.model_copy(update={"build": settings.build.model_copy(update={"threads": 2})})
+    result = build_database(settings, DAY)
+    assert failed == [2]
+    assert result.memory_retries == ("marts.machine_edr_status",)
+    with duckdb.connect(str(result.database_path), read_only=True) as con:
+        assert con.execute("select count(*) from machine_edr_status").fetchone() == (2,)
