@@ -108,7 +108,7 @@ def _build_model(con: duckdb.DuckDBPyConnection, model: Model) -> bool:
     """Build the model (``_create``); True when it had to be built again on one thread.
 
     Near the memory limit, whether a million-machine join fits can depend on how two threads' partitions
-    happen to interleave: the same catch-up build at a million machines failed once in a few runs with
+    happen to interleave: the same catch-up build at a million machines failed twice in a few runs with
     "failed to pin block" and passed on the next. The night's build must not fail on that, so a model that
     runs out of memory is built once more on a single thread (each thread holds its own partitions), as
     DuckDB's own error advises, with a warning; one that fails on one thread too fails the build."""
