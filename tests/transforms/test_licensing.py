@@ -120,7 +120,6 @@ def test_month_to_date_projection_and_per_seat_comparison(tmp_path):
     assert p2 == (1, 14.6, 14.6, pytest.approx(14.6 - 30 * 0.48, abs=0.01))
 
 
-
 def test_month_to_date_counts_each_machine_once_per_dimension_value(tmp_path):
     """A machine billed under several combinations this month (its plan or its owner changed) is one machine
     under each value it had, and one machine overall."""
@@ -138,6 +137,7 @@ def test_month_to_date_counts_each_machine_once_per_dimension_value(tmp_path):
     assert {k: v for k, v in machines.items() if k[0] in ("overall", "plan", "owner", "cloud")} == {
         ("overall", "all machines"): 2, ("cloud", "azure"): 2, ("plan", "p1"): 1, ("plan", "p2"): 2,
         ("owner", "alice"): 1, ("owner", "bob"): 1, ("owner", "(no owner tag)"): 1}
+
 
 def test_cost_to_close_the_gap_and_plan2_overlap(tmp_path):
     vm_gap = b.azure_vm("vm-gap")
