@@ -2,6 +2,8 @@
 -- After every build it is also saved to the lake (lake/derived/machine_snapshots) so later nights read the
 -- past from there instead of recomputing it.
 -- Grain: one row per (machine_key, snapshot_date).
+-- materialized: view (a projection of int_machine_status and the snapshot's instant: read where it is
+-- needed, never copied into the database)
 select
     s.machine_key,
     s.snapshot_date,
@@ -13,8 +15,8 @@ select
     s.owner,
     s.os_family,
     s.power_state,
-    m.provider_power_state,
-    m.is_billed_state,
+    s.provider_power_state,
+    s.is_billed_state,
     s.plan_status,
     s.edr_status,
     s.status_reason,
@@ -22,9 +24,8 @@ select
     s.third_party_edr_only,
     s.exemption_expires,
     s.exemption_active,
-    m.created_at,
-    m.last_started_at,
-    m.last_stopped_at
-from marts.machine_edr_status as s
-join intermediate.int_machines__unioned as m using (machine_key)
+    s.created_at,
+    s.last_started_at,
+    s.last_stopped_at
+from intermediate.int_machine_status as s
 cross join intermediate.int_snapshot_instant as i

@@ -2,6 +2,8 @@
 -- GCP instances, and Arc-enabled servers that are not EC2/GCP VMs already listed (those are merged into
 -- their cloud record, see int_arc_cloud_matches). Power states and OS families mapped to our vocabulary.
 -- Grain: one row per machine_key.
+-- materialized: working (read only by later models of the build; analysts see its attributes in
+-- marts.machines, a projection of int_machine_status which carries them with the verdict)
 with arc_unmatched as (
     select
         'azure:' || arc.resource_id as machine_key,

@@ -1,7 +1,7 @@
 -- Every server of the estate at the snapshot, across Azure (VMs and Arc), AWS and GCP, counted once.
 -- Grain: one row per machine_key.
--- materialized: view (a projection of int_machines__unioned: a second million-row copy would only cost
--- build time and disk)
+-- materialized: view (a projection of int_machine_status, which carries the attributes with the verdict: a
+-- second million-row copy would only cost build time and disk)
 select
     machine_key,
     cloud,
@@ -26,4 +26,4 @@ select
     last_stopped_at,
     carried_from,
     snapshot_date
-from intermediate.int_machines__unioned
+from intermediate.int_machine_status

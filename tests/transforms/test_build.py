@@ -92,6 +92,29 @@ def test_every_model_states_its_grain_and_has_a_test():
         assert spec.get("unique") or column_tests, f"{model.qualified} has no data test in sql/schema.yml"
 
 
+def test_views_whose_grain_is_tested_on_the_machine_table_are_plain_projections_of_it():
+    """sql/schema.yml tests the machines' grain once, on int_machine_status: marts.machines,
+    marts.machine_edr_status and int_machine_snapshot have no uniqueness test of their own because each is a
+    projection of it (the snapshot's crossed with the one-row snapshot instant). A join, a filter or an
+    aggregate added to one of them would need its own test back."""
+    import re
+
+    from transforms.project import _strip_comments
+
+    project = SqlProject()
+    status = "intermediate.int_machine_status"
+    assert project.schema[status]["unique"] == ["machine_key"]
+    projections = {"marts.machines": {status}, "marts.machine_edr_status": {status},
+                   "intermediate.int_machine_snapshot": {status, "intermediate.int_snapshot_instant"}}
+    for name, reads in projections.items():
+        model = project.models[name]
+        assert model.materialization == "view" and model.depends_on == reads, name
+        body = " ".join(_strip_comments(model.sql).lower().split())
+        assert not re.search(r"\b(where|group by|distinct|union|qualify|having|limit|unnest)\b", body), name
+        assert len(re.findall(r"\bjoin\b", body)) == body.count("cross join") == len(reads) - 1, name
+        assert "unique" not in (project.schema.get(name) or {}), name
+
+
 def test_readme_view_reference_matches_the_schema():
     from pathlib import Path
 
