@@ -39,7 +39,6 @@ select
     coalesce(ssm.platform_name || coalesce(' ' || ssm.platform_version, ''), ec2.platform_details) as os_name,
     'aws' as power_vocabulary,
     ec2.state_name as provider_power_state,
-    ec2.state_transition_reason,
     ec2.tags,
     ec2.launch_time as created_at,
     ec2.launch_time as last_started_at,

@@ -34,7 +34,6 @@ select
     agent_status,
     lower(concat_ws(' ', os_type, os_name, os_sku)) as os_hint,
     coalesce(os_sku, os_name || coalesce(' ' || os_version, '')) as os_name,
-    last_status_change,
     carried_from,
     getvariable('snapshot_date')::date as snapshot_date
 from arc

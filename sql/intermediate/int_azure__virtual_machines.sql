@@ -23,7 +23,6 @@ select
     machine_name,
     coalesce(computer_name, machine_name) as host_name,
     resource_id as native_id,
-    resource_id as azure_resource_id,
     region,
     lower(concat_ws(' ', os_type, os_name, image_offer, image_sku)) as os_hint,
     coalesce(os_name || coalesce(' ' || os_version, ''), image_offer || ' ' || image_sku, os_type) as os_name,

@@ -34,7 +34,6 @@ select
     coalesce(inv.os_hostname, i.hostname, i.machine_name) as host_name,
     lower(split_part(coalesce(inv.os_hostname, i.hostname, i.machine_name), '.', 1)) as short_host_name,
     i.asset_name as native_id,
-    i.asset_name,
     i.instance_id,
     i.zone as region,
     lower(concat_ws(' ', inv.os_short_name, inv.os_long_name, replace(i.boot_licenses, '-', ' '))) as os_hint,

@@ -6,14 +6,13 @@ with by_tag as (
     select machine_key,
         tags ->> getvariable('exempt_tag') as reason,
         try_cast(tags ->> getvariable('exempt_until_tag') as date) as expires,
-        'tag' as exemption_source,
         2 as precedence
     from intermediate.int_machines__unioned
     where tags ->> getvariable('exempt_tag') is not null
 ),
 
 by_file as (
-    select m.machine_key, e.reason, e.expires, 'file' as exemption_source, 1 as precedence
+    select m.machine_key, e.reason, e.expires, 1 as precedence
     from intermediate.int_machines__unioned as m
     join config.exemptions as e
         on lower(e.machine) in (lower(m.native_id), lower(m.machine_name), lower(m.machine_key))
@@ -23,7 +22,6 @@ select
     machine_key,
     reason as exemption_reason,
     expires as exemption_expires,
-    exemption_source,
     expires is null or expires >= getvariable('snapshot_date') as exemption_active
 from (select * from by_tag union all select * from by_file)
 qualify row_number() over (partition by machine_key order by precedence) = 1

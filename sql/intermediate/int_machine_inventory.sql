@@ -53,9 +53,7 @@ ssm_agents as (
 latest as (
     select machine_key,
         max(observed_at) as inventory_observed_at,
-        arg_max(inventory_source, observed_at) as inventory_source,
-        -- one aggregate pass (a DISTINCT ... ORDER BY aggregate would plan a second grouping)
-        array_to_string(list_sort(list_distinct(list(inventory_source))), ',') as inventory_sources
+        arg_max(inventory_source, observed_at) as inventory_source
     from observations
     group by machine_key
 )
@@ -63,9 +61,7 @@ latest as (
 select
     m.machine_key,
     l.inventory_source,
-    l.inventory_sources,
     l.inventory_observed_at,
-    s.ping_status as ssm_ping_status,
     coalesce(
         l.inventory_observed_at >= getvariable('as_of')::timestamptz
             - to_days(cast(getvariable('stale_after_days') as integer)),

@@ -296,6 +296,33 @@ def test_working_models_are_built_just_before_the_first_model_that_needs_them():
     assert position["intermediate.int_edr_evidence"] < position["intermediate.int_machine_inventory"]
 
 
+def test_every_column_of_a_working_table_is_read_by_a_later_model(tmp_path, monkeypatch):
+    """A working table exists only for the models that read it, in the build's memory: a column none of them
+    reads (nor a data test) is memory and work for nothing. The inventory's list of every source seen, an
+    aggregate over a million machines that nothing read, was one."""
+    import re
+
+    from transforms.project import _strip_comments
+
+    project = SqlProject()
+    columns: dict[str, list[str]] = {}
+    build_model = build_module._build_model
+
+    def recording(con, model):
+        retried = build_model(con, model)
+        if model.materialization == "working":
+            columns[model.qualified] = [row[0] for row in con.execute(f"describe {model.qualified}").fetchall()]
+        return retried
+
+    monkeypatch.setattr(build_module, "_build_model", recording)
+    build_database(b.land(tmp_path, _vms(3)), DAY)
+    assert set(columns) == {name for name, model in project.models.items() if model.materialization == "working"}
+    for name, names in columns.items():
+        read = " ".join([_strip_comments(model.sql) for model in project.models.values() if name in model.depends_on]
+                        + [str(project.schema.get(name) or "")])
+        assert [column for column in names if not re.search(rf"\b{column}\b", read)] == [], name
+
+
 def test_working_tables_are_tested_and_dropped_once_their_last_reader_is_built(tmp_path, monkeypatch):
     """A working table's memory is given back as soon as no model still to come reads it; its data tests
     run first and a failure still fails the build, listed with the others."""
