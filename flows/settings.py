@@ -109,8 +109,8 @@ class BuildSettings(Section):
     """Resources the DuckDB build may use. The memory limit bounds DuckDB's buffer pool: beyond it joins
     and aggregates spill to a temporary folder next to the database instead of growing the process, so a
     million-machine estate builds within about 1.7 GiB of RSS (raise it on a bigger machine for speed; at
-    1600MB a month's catch-up peaked just over 2 GiB). A model that still runs out of memory is built again
-    on one thread (``transforms.build._build_model``)."""
+    1600MB a month's catch-up peaked just over 2 GiB). A model or data test that still runs out of memory is
+    run again on one thread (``transforms.memory``)."""
 
     memory_limit: str = Field("1500MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
     threads: int | None = Field(None, ge=1, le=1024)  # None: every core

@@ -31,6 +31,7 @@ from transforms.history import (
     register_saved_nights,
 )
 from transforms.inputs import load_config_tables, load_seeds, register_raw
+from transforms.memory import OutOfMemoryOnOneThread, on_one_thread_if_out_of_memory
 from transforms.project import Model, SqlProject
 from transforms.working import WorkingTables, attach_work_catalog, table_name
 
@@ -105,31 +106,16 @@ NIGHT_BY_NIGHT = re.compile(r"^-- night by night: (\w+\.\w+)", re.MULTILINE)
 
 
 def _build_model(con: duckdb.DuckDBPyConnection, model: Model) -> bool:
-    """Build the model (``_create``); True when it had to be built again on one thread.
-
-    Near the memory limit, whether a million-machine join fits can depend on how two threads' partitions
-    happen to interleave: the same catch-up build at a million machines failed twice in a few runs with
-    "failed to pin block" and passed on the next. The night's build must not fail on that, so a model that
-    runs out of memory is built once more on a single thread (each thread holds its own partitions), as
-    DuckDB's own error advises, with a warning; one that fails on one thread too fails the build."""
+    """Build the model (``_create``); True when it ran out of memory and had to be built again on one
+    thread (``transforms.memory``: the night's build must not fail on how two threads' partitions happened
+    to interleave near the memory limit). One that fails on one thread too fails the build."""
+    where = f"sql/{model.layer}/{model.path.name}"
     try:
-        _create(con, model)
-        return False
-    except duckdb.OutOfMemoryException as exc:
-        threads = int(con.execute("select current_setting('threads')").fetchone()[0])
-        if threads <= 1:
-            raise ModelError(f"sql/{model.layer}/{model.path.name}: {exc}") from exc
-        log.warning("sql/%s/%s ran out of memory on %d threads; building it again on one thread (%s)",
-                    model.layer, model.path.name, threads, str(exc).splitlines()[0])
-    con.execute("set threads = 1")
-    try:
-        _create(con, model)
-    except duckdb.Error as exc:
-        raise ModelError(f"sql/{model.layer}/{model.path.name} (on one thread, after running out of memory on "
-                         f"{threads}): {exc}") from exc
-    finally:
-        con.execute(f"set threads = {threads}")
-    return True
+        return on_one_thread_if_out_of_memory(con, lambda: _create(con, model), where)[1]
+    except OutOfMemoryOnOneThread as exc:
+        raise ModelError(str(exc)) from exc.__cause__
+    except duckdb.OutOfMemoryException as exc:  # with one thread set already: nothing left to try
+        raise ModelError(f"{where}: {exc}") from exc
 
 
 def _create(con: duckdb.DuckDBPyConnection, model: Model) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import duckdb
 
+from transforms.memory import on_one_thread_if_out_of_memory
 from transforms.project import SqlProject
 
 
@@ -108,17 +109,27 @@ def singular_tests(project: SqlProject) -> list[DataTest]:
 
 
 def failures_of(con: duckdb.DuckDBPyConnection, tests: list[DataTest]) -> list[TestFailure]:
-    """Run ``tests``; the failures, each with its count and a sample. A test with a ``screen`` runs it
-    first, and its exact query only if the screen finds something."""
+    """Run ``tests``; the failures, each with its count and a sample. A test that runs out of memory is run
+    again on one thread, like a model (``transforms.memory``); one that fails on one thread too raises."""
     failures = []
     for test in tests:
-        if test.screen and not con.execute(f"select * from ({test.screen}) limit 1").fetchall():
-            continue  # surely passes
-        rows = con.execute(f"select * from ({test.sql}) limit 5").fetchall()
-        if rows:
-            count = con.execute(f"select count(*) from ({test.sql})").fetchone()[0]
-            failures.append(TestFailure(test.name, count, rows))
+        failure, _ = on_one_thread_if_out_of_memory(con, lambda test=test: _failure_of(con, test),
+                                                    f"data test {test.name}")
+        if failure:
+            failures.append(failure)
     return failures
+
+
+def _failure_of(con: duckdb.DuckDBPyConnection, test: DataTest) -> TestFailure | None:
+    """The test's failure, if any. A test with a ``screen`` runs it first, and its exact query only if the
+    screen finds something."""
+    if test.screen and not con.execute(f"select * from ({test.screen}) limit 1").fetchall():
+        return None  # surely passes
+    rows = con.execute(f"select * from ({test.sql}) limit 5").fetchall()
+    if not rows:
+        return None
+    count = con.execute(f"select count(*) from ({test.sql})").fetchone()[0]
+    return TestFailure(test.name, count, rows)
 
 
 def run_data_tests(con: duckdb.DuckDBPyConnection, project: SqlProject, *, tested: frozenset[str] = frozenset(),

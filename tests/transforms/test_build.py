@@ -361,15 +361,16 @@ def test_working_tables_are_tested_and_dropped_once_their_last_reader_is_built(t
 
 
 class _RunsOutOfMemory:
-    """A DuckDB connection whose ``create or replace`` of one model fails with DuckDB's out-of-memory error
-    while more than ``fits_on`` threads are set (always, when ``fits_on`` is 0)."""
+    """A DuckDB connection whose statements starting with ``statement`` and naming ``model`` (by default:
+    the model's ``create or replace``) fail with DuckDB's out-of-memory error while more than ``fits_on``
+    threads are set (always, when ``fits_on`` is 0)."""
 
-    def __init__(self, con, model: str, fits_on: int):
-        self._con, self._model, self._fits_on, self.failures = con, model, fits_on, 0
+    def __init__(self, con, model: str, fits_on: int, statement: str = "create or replace"):
+        self._con, self._model, self._fits_on, self._statement, self.failures = con, model, fits_on, statement, 0
 
     def execute(self, sql, *args):
         threads = int(self._con.execute("select current_setting('threads')").fetchone()[0])
-        if sql.startswith("create or replace") and self._model in sql and threads > self._fits_on:
+        if sql.startswith(self._statement) and self._model in sql and threads > self._fits_on:
             self.failures += 1
             raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block of size 256.0 KiB")
         return self._con.execute(sql, *args)
@@ -393,12 +394,12 @@ def test_a_model_that_runs_out_of_memory_is_built_again_on_one_thread(tmp_path, 
     with duckdb.connect() as raw:
         raw.execute("set threads = 2")
         con = _RunsOutOfMemory(raw, "marts.wide", fits_on=1)
-        with caplog.at_level("WARNING", logger="transforms.build"):
+        with caplog.at_level("WARNING", logger="transforms.memory"):
             assert build_module._build_model(con, model) is True
         assert con.failures == 1
         assert raw.execute("select a from marts.wide").fetchall() == [(1,)]
         assert raw.execute("select current_setting('threads')").fetchone() == (2,)
-        assert "wide.sql ran out of memory on 2 threads; building it again on one thread" in caplog.text
+        assert "wide.sql ran out of memory on 2 threads; running it again on one thread" in caplog.text
 
         # out of memory on one thread too: the build fails, naming the model, and threads are given back
         con = _RunsOutOfMemory(raw, "marts.wide", fits_on=0)
@@ -422,7 +423,7 @@ def test_the_build_reports_the_models_rebuilt_after_running_out_of_memory(tmp_pa
 
     def create(con, model):
         threads = int(con.execute("select current_setting('threads')").fetchone()[0])
-        if model.qualified == "marts.machine_edr_status" and threads > 1:
+        if model.qualified == "intermediate.int_machine_status" and threads > 1:
             failed.append(threads)
             raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block")
         original(con, model)
@@ -431,6 +432,32 @@ def test_the_build_reports_the_models_rebuilt_after_running_out_of_memory(tmp_pa
     settings = settings.model_copy(update={"build": settings.build.model_copy(update={"threads": 2})})
     result = build_database(settings, DAY)
     assert failed == [2]
-    assert result.memory_retries == ("marts.machine_edr_status",)
+    assert result.memory_retries == ("intermediate.int_machine_status",)
     with duckdb.connect(str(result.database_path), read_only=True) as con:
         assert con.execute("select count(*) from machine_edr_status").fetchone() == (2,)
+
+
+def test_a_data_test_that_runs_out_of_memory_is_run_again_on_one_thread(caplog):
+    """Data tests group million-row keys too: one that runs out of memory near the limit is run again on one
+    thread, like a model, and still reports its failing rows; one that fails on one thread too stops the build
+    with an error naming the test, never passes silently."""
+    from transforms.data_tests import DataTest, failures_of
+    from transforms.memory import OutOfMemoryOnOneThread
+
+    test = DataTest("unique(t: k)", "select k, count(*) from t group by all having count(*) > 1",
+                    screen="select hash(k) from t group by 1 having count(*) > 1")
+    with duckdb.connect() as raw:
+        raw.execute("set threads = 2")
+        raw.execute("create table t as select * from (values (1), (1), (2)) as v(k)")
+        con = _RunsOutOfMemory(raw, "from t", fits_on=1, statement="select")
+        with caplog.at_level("WARNING", logger="transforms.memory"):
+            [failure] = failures_of(con, [test])
+        assert (failure.name, failure.failing_rows, failure.sample) == ("unique(t: k)", 1, [(1, 2)])
+        assert con.failures == 1
+        assert "data test unique(t: k) ran out of memory on 2 threads; running it again on one thread" in caplog.text
+        assert raw.execute("select current_setting('threads')").fetchone() == (2,)
+
+        con = _RunsOutOfMemory(raw, "from t", fits_on=0, statement="select")
+        with pytest.raises(OutOfMemoryOnOneThread, match=r"data test unique\(t: k\) \(on one thread, after running"):
+            failures_of(con, [test])
+        assert raw.execute("select current_setting('threads')").fetchone() == (2,)
