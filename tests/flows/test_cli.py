@@ -81,6 +81,26 @@ def test_build_without_any_snapshot_fails_clearly(tmp_path):
     assert result.exit_code == EXIT_FAILED and "no snapshot" in result.output
 
 
+@pytest.mark.parametrize("error", ["model", "memory"])
+def test_build_that_fails_says_why_in_one_clear_line(tmp_path, monkeypatch, error):
+    """A model that cannot be built, or a data test out of memory even on one thread, ends the command with
+    the reason (the previous database is kept), not a traceback."""
+    import transforms.build
+    from transforms.memory import OutOfMemoryOnOneThread
+
+    def failing(settings, snapshot_date=None):
+        if error == "model":
+            raise transforms.build.ModelError("sql/marts/recommendations.sql: Binder Error: no column x")
+        raise OutOfMemoryOnOneThread("data test unique(marts.machines: machine_key)", 2,
+                                     duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block"))
+
+    monkeypatch.setattr(transforms.build, "build_database", failing)
+    result = runner.invoke(app, ["build", "--data-dir", str(tmp_path)])
+    assert result.exit_code == EXIT_FAILED and "Traceback" not in result.output
+    expected = "recommendations.sql: Binder Error" if error == "model" else "raise [build] memory_limit"
+    assert expected in " ".join(result.output.split())
+
+
 def test_schema_lists_the_documented_views():
     result = runner.invoke(app, ["schema"])
     assert result.exit_code == EXIT_OK
