@@ -147,6 +147,8 @@ def _print_summary(summary) -> None:
 @app.command()
 def build(config: ConfigOption = None, snapshot_date: DateOption = None, data_dir: DataDirOption = None) -> None:
     """Rebuild the database from what is landed (models and data tests), without extracting."""
+    from duckdb import OutOfMemoryException
+
     from transforms.build import ModelError, NoSnapshotError, build_database
     from transforms.data_tests import DataTestError
     from transforms.memory import OutOfMemoryOnOneThread
@@ -157,7 +159,7 @@ def build(config: ConfigOption = None, snapshot_date: DateOption = None, data_di
             result = build_database(settings, _parse_date(snapshot_date))
         except (NoSnapshotError, DataTestError, ModelError) as exc:
             raise _fail(str(exc), EXIT_FAILED) from None
-        except OutOfMemoryOnOneThread as exc:
+        except (OutOfMemoryOnOneThread, OutOfMemoryException) as exc:  # the latter: `threads = 1` set already
             raise _fail(f"{exc} (raise [build] memory_limit)", EXIT_FAILED) from None
     out.print(f"built {result.database_path} for {result.snapshot_date}: {result.models_built} models, "
               f"{result.tests_run} data tests passed in {result.seconds:.1f}s")

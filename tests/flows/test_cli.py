@@ -81,7 +81,7 @@ def test_build_without_any_snapshot_fails_clearly(tmp_path):
     assert result.exit_code == EXIT_FAILED and "no snapshot" in result.output
 
 
-@pytest.mark.parametrize("error", ["model", "memory"])
+@pytest.mark.parametrize("error", ["model", "memory", "memory_on_one_thread"])
 def test_build_that_fails_says_why_in_one_clear_line(tmp_path, monkeypatch, error):
     """A model that cannot be built, or a data test out of memory even on one thread, ends the command with
     the reason (the previous database is kept), not a traceback."""
@@ -91,6 +91,8 @@ def test_build_that_fails_says_why_in_one_clear_line(tmp_path, monkeypatch, erro
     def failing(settings, snapshot_date=None):
         if error == "model":
             raise transforms.build.ModelError("sql/marts/recommendations.sql: Binder Error: no column x")
+        if error == "memory_on_one_thread":  # [build] threads = 1: nothing was retried
+            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block")
         raise OutOfMemoryOnOneThread("data test unique(marts.machines: machine_key)", 2,
                                      duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block"))
 
