@@ -130,7 +130,7 @@ def _create(con: duckdb.DuckDBPyConnection, model: Model) -> None:
     body = model.sql.strip().rstrip(";")
     per_night = NIGHT_BY_NIGHT.search(model.sql)
     target = table_name(con, model)
-    kind = "table" if target != model.qualified else model.materialization
+    kind = "view" if model.materialization in ("view", "working view") else "table"
     try:
         if not per_night:
             con.execute(f"create or replace {kind} {target} as {body}")

@@ -38,15 +38,24 @@ class Model:
     @property
     def materialization(self) -> str:
         """Staging models are views over Parquet (nothing copied); the rest are tables built once, unless
-        the header says ``-- materialized: view`` (large pass-through models read once downstream) or
+        the header says ``-- materialized: view`` (large pass-through models read once downstream),
         ``-- materialized: working`` (a table only the build reads: held in memory, never written to the
-        database file, gone once the database is published; see ``transforms.working``)."""
+        database file, gone once the database is published; see ``transforms.working``) or
+        ``-- materialized: working view`` (a query over working tables that only the build reads: neither
+        written nor held, computed by each reader, gone with the tables it reads)."""
         head = self.sql.split("\nselect", 1)[0]
         if self.layer == "staging" or "-- materialized: view" in head:
             return "view"
+        if "-- materialized: working view" in head:
+            return "working view"
         if "-- materialized: working" in head:
             return "working"
         return "table"
+
+    @property
+    def is_working(self) -> bool:
+        """Only the build reads it (a working table or working view): gone once the database is published."""
+        return self.materialization in ("working", "working view")
 
     @property
     def header(self) -> str:
@@ -113,7 +122,7 @@ class SqlProject:
             placed.append(name)
 
         for name in order:
-            if self.models[name].materialization != "working":
+            if not self.models[name].is_working:
                 place(name)
         for name in order:  # working models that nothing reads
             place(name)
@@ -121,13 +130,15 @@ class SqlProject:
 
     def _check_working_models(self) -> None:
         """A working table is gone after the build, so nothing that outlives the build may read it: no
-        view (its query runs when an analyst reads it) and no public view."""
-        working = {name for name, model in self.models.items() if model.materialization == "working"}
+        view (its query runs when an analyst reads it; a working view, which goes with it, may) and no
+        public view."""
+        working = {name for name, model in self.models.items() if model.is_working}
         for model in self.models.values():
             read = sorted(model.depends_on & working)
             if read and model.materialization == "view":
                 raise ProjectError(f"{model.path.name} is a view but reads working table(s) {', '.join(read)}, "
-                                   "which are not kept in the database: make it a table, or them tables")
+                                   "which are not kept in the database: make it a table or a working view, "
+                                   "or them tables")
         public = sorted(working & {name for name, spec in self.schema.items() if spec.get("public")})
         if public:
             raise ProjectError(f"working table(s) {', '.join(public)} cannot be public views")

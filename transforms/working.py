@@ -11,6 +11,12 @@ usual name pointing there, so the SQL that reads ``layer.name`` need not know.
 The buffer manager's memory limit covers the catalog. A working table is dropped as soon as every model that
 reads it is built and its data tests have run (its memory would otherwise be spilled to disk and read back
 for nothing), and before the database is published no view refers to the catalog any more.
+
+A model whose header says ``-- materialized: working view`` is a view, not a table: a cheap query over
+working tables (the machine identifiers, a union of projections of the machine list) that its readers
+compute as they scan it, instead of a million-row copy held in memory beside what it projects. The working
+tables it reads are kept until it is itself dropped, which is after its own readers are built and its tests
+have run.
 """
 
 from __future__ import annotations
@@ -30,8 +36,9 @@ def attach_work_catalog(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def table_name(con: duckdb.DuckDBPyConnection, model: Model) -> str:
-    """Where ``model``'s table is created: the model's own name, or for a working model the catalog's
-    (whose schema for the model's layer this creates if need be)."""
+    """Where ``model``'s table is created: the model's own name, or for a working table the catalog's
+    (whose schema for the model's layer this creates if need be). A working view stays under its own name
+    in the database, where the names it reads resolve, and is dropped before publishing."""
     if model.materialization != "working":
         return model.qualified
     con.execute(f"create schema if not exists {WORK_CATALOG}.{model.layer}")
@@ -55,15 +62,28 @@ class WorkingTables:
         targets = {parent for test in generic_tests(project) for parent in test.reads}
         self.pending = {name: {reader for reader, other in project.models.items() if name in other.depends_on}
                         for name, model in project.models.items()
-                        if model.materialization == "working" and name not in targets | keep
+                        if model.is_working and name not in targets | keep
                         and name not in singular}
 
+    def _done_with(self, reader: str) -> bool:
+        """Whether ``reader`` reads nothing any more: built, and for a working view also dropped (what a
+        view reads is read again by each of its readers)."""
+        if self.project.models[reader].materialization == "working view":
+            return reader in self.released
+        return reader in self.built
+
     def built_model(self, model: Model) -> None:
-        """Note that ``model`` is built; release the working tables it was the last reader of."""
+        """Note that ``model`` is built; release the working tables and views it was the last reader of
+        (and, once a working view is released, the tables that view was the last reader of)."""
         self.built.add(model.qualified)
-        for name, readers in self.pending.items():
-            if name in self.built and name not in self.released and readers <= self.built:
-                self._release(self.project.models[name])
+        releasing = True
+        while releasing:
+            releasing = False
+            for name, readers in self.pending.items():
+                if (name in self.built and name not in self.released
+                        and all(self._done_with(reader) for reader in readers)):
+                    self._release(self.project.models[name])
+                    releasing = releasing or name in self.released
 
     def _release(self, model: Model) -> None:
         tests = model_tests(self.project, model.qualified)
@@ -73,13 +93,14 @@ class WorkingTables:
         started = time.perf_counter()
         self.failures.extend(failures_of(self.con, tests))
         self.con.execute(f"drop view {model.qualified}")
-        self.con.execute(f"drop table {WORK_CATALOG}.{model.qualified}")
+        if model.materialization == "working":
+            self.con.execute(f"drop table {WORK_CATALOG}.{model.qualified}")
         self.released.add(model.qualified)
         self.test_seconds += time.perf_counter() - started
 
     def finish(self) -> None:
         """Before publishing: drop the remaining views onto the catalog, then the catalog."""
         for name, model in self.project.models.items():
-            if model.materialization == "working" and name not in self.released:
+            if model.is_working and name not in self.released:
                 self.con.execute(f"drop view if exists {name}")
         self.con.execute(f"detach {WORK_CATALOG}")

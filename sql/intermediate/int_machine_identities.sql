@@ -3,7 +3,8 @@
 -- its GCP asset name. The machine's cloud and OS family ride along, so that resolving evidence to machines
 -- (int_edr_evidence: rules apply per OS family) is one join, not a second one on the machine key.
 -- Grain: one row per (id_kind, id_value); each identifier belongs to exactly one machine.
--- materialized: working (read only by later models of the build: kept in memory, not in the database file)
+-- materialized: working view (a union of projections of the machine list, which the build holds anyway: as a
+-- table it was a second copy of a million long identifiers in memory through the evidence join)
 select machine_key, 'azure_resource_id' as id_kind, native_id as id_value, 'native' as via, cloud, os_family
 from intermediate.int_machines__unioned
 where resource_kind in ('azure_vm', 'azure_arc')

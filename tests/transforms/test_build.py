@@ -226,8 +226,8 @@ def test_working_tables_feed_the_build_but_stay_out_of_the_published_database(tm
     build, and are gone from the published file: every view left in it still answers, and none refers to
     the build's in-memory catalog."""
     project = SqlProject()
-    working = sorted(name for name, model in project.models.items() if model.materialization == "working")
-    assert "intermediate.int_machine_identities" in working
+    working = sorted(name for name, model in project.models.items() if model.is_working)
+    assert {"intermediate.int_machines__unioned", "intermediate.int_machine_identities"} <= set(working)
     settings = b.land(tmp_path, _vms(3))
     build_database(settings, DAY)
     with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
@@ -285,12 +285,12 @@ def test_working_models_are_built_just_before_the_first_model_that_needs_them():
     readers = {name: [other for other, model in project.models.items() if name in model.depends_on]
                for name in project.models}
     for name, model in project.models.items():
-        if model.materialization != "working" or not readers[name]:
+        if not model.is_working or not readers[name]:
             continue
         first_reader = min(position[reader] for reader in readers[name])
         # only other working models feeding that same reader may sit in between
         between = order[position[name] + 1:first_reader]
-        assert all(project.models[other].materialization == "working" for other in between), (name, between)
+        assert all(project.models[other].is_working for other in between), (name, between)
     # the plan, inventory and exemption tables wait for the verdict, not for the evidence join
     assert position["intermediate.int_edr_evidence"] < position["intermediate.int_machine_plans"]
     assert position["intermediate.int_edr_evidence"] < position["intermediate.int_machine_inventory"]
@@ -310,17 +310,69 @@ def test_every_column_of_a_working_table_is_read_by_a_later_model(tmp_path, monk
 
     def recording(con, model):
         retried = build_model(con, model)
-        if model.materialization == "working":
+        if model.is_working:
             columns[model.qualified] = [row[0] for row in con.execute(f"describe {model.qualified}").fetchall()]
         return retried
 
     monkeypatch.setattr(build_module, "_build_model", recording)
     build_database(b.land(tmp_path, _vms(3)), DAY)
-    assert set(columns) == {name for name, model in project.models.items() if model.materialization == "working"}
+    assert set(columns) == {name for name, model in project.models.items() if model.is_working}
     for name, names in columns.items():
         read = " ".join([_strip_comments(model.sql) for model in project.models.values() if name in model.depends_on]
                         + [str(project.schema.get(name) or "")])
         assert [column for column in names if not re.search(rf"\b{column}\b", read)] == [], name
+
+
+def _tiny_project(root, models: dict[str, str], schema: str = "models: {}\n") -> SqlProject:
+    for layer in ("staging", "intermediate", "marts", "tests"):
+        (root / layer).mkdir(parents=True, exist_ok=True)
+    for name, sql in models.items():
+        layer, _, stem = name.partition(".")
+        (root / layer / f"{stem}.sql").write_text(sql)
+    (root / "schema.yml").write_text(schema)
+    return SqlProject(root)
+
+
+def test_a_working_view_is_computed_by_its_readers_and_keeps_what_it_reads_until_it_is_dropped(tmp_path):
+    """A working view (``-- materialized: working view``) holds nothing: its readers compute it from the
+    working tables it reads, so those stay until the view's own readers are built and its tests have run,
+    then go with it. Dropping a table once the view over it was merely created would break the view's
+    first reader; a view left in the published file would point at nothing."""
+    from transforms.working import WORK_CATALOG, WorkingTables, attach_work_catalog
+
+    project = _tiny_project(tmp_path / "sqlproj", {
+        "intermediate.machines": "-- Grain: one row per machine.\n-- materialized: working\n"
+                                 "select * from (values ('m1', 'a'), ('m2', 'b')) as t(machine_key, alias)\n",
+        "intermediate.aliases": "-- Grain: one row per alias.\n-- materialized: working view\n"
+                                "select alias, machine_key from intermediate.machines\n",
+        "marts.resolved": "-- Grain: one row per alias.\nselect alias, machine_key from intermediate.aliases\n",
+        "marts.counted": "-- Grain: one row.\nselect count(*) as n from intermediate.aliases\n",
+    }, schema="models:\n  intermediate.aliases:\n    unique: [alias]\n")
+    assert project.models["intermediate.aliases"].materialization == "working view"
+    assert project.models["intermediate.aliases"].is_working
+    events = []
+    with duckdb.connect(str(tmp_path / "db.duckdb")) as con:
+        attach_work_catalog(con)
+        working = WorkingTables(con, project)
+        for model in project.build_order():
+            build_module._build_model(con, model)
+            working.built_model(model)
+            events.append((model.qualified, sorted(working.released)))
+            if model.qualified == "intermediate.aliases":  # a view in the database, nothing in memory
+                assert con.execute(f"select count(*) from duckdb_tables() where database_name = '{WORK_CATALOG}' "
+                                   "and table_name = 'aliases'").fetchone() == (0,)
+                assert con.execute("select count(*) from duckdb_views() where view_name = 'aliases' "
+                                   "and database_name = current_database()").fetchone() == (1,)
+        assert con.execute("select * from marts.resolved order by 1").fetchall() == [("a", "m1"), ("b", "m2")]
+        assert con.execute("select n from marts.counted").fetchone() == (2,)
+        working.finish()
+        assert con.execute("select count(*) from duckdb_views() where view_name in ('aliases', 'machines') "
+                           "and not internal").fetchone() == (0,)
+    released_after = {name: next(built for built, released in events if name in released)
+                      for name in ("intermediate.machines", "intermediate.aliases")}
+    last_reader = max(events.index(e) for e in events if e[0] in ("marts.resolved", "marts.counted"))
+    assert released_after["intermediate.aliases"] == events[last_reader][0]
+    assert released_after["intermediate.machines"] == events[last_reader][0]  # with the view, not before
 
 
 def test_working_tables_are_tested_and_dropped_once_their_last_reader_is_built(tmp_path, monkeypatch):
