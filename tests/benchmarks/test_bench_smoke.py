@@ -22,6 +22,8 @@ def test_benchmark_runs_at_the_smallest_size(tmp_path):
     assert result["history_ratio"] > 0 and result["build_history_catch_up"]["seconds"] > 0
     # the verdict models alone give the verdicts the pandas baseline counts
     assert result["core"]["verdicts"]["protected"] > 0 and result["pandas_core_speedup"] > 0
+    # built the way the build builds them: the machine list's memory given back once the verdict is built
+    assert "intermediate.int_machines__unioned" in result["core"]["released"]
     assert all(size < 2_000_000 for size in result["report"]["bytes"].values())
     assert "10,000" in markdown([result], "test machine")
     # no build ran out of memory here; one that had to rebuild a model on one thread is named in the table
