@@ -164,7 +164,7 @@ def build(config: ConfigOption = None, snapshot_date: DateOption = None, data_di
     out.print(f"built {result.database_path} for {result.snapshot_date}: {result.models_built} models, "
               f"{result.tests_run} data tests passed in {result.seconds:.1f}s")
     if result.memory_retries:
-        out.print(f"[yellow]ran out of memory and rebuilt on one thread:[/] {', '.join(result.memory_retries)} "
+        out.print(f"[yellow]ran out of memory and ran again on one thread:[/] {', '.join(result.memory_retries)} "
                   "(raise [build] memory_limit if this recurs)")
 
 

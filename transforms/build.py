@@ -47,7 +47,8 @@ class BuildResult:
     seconds: float
     step_seconds: dict[str, float] = field(default_factory=dict)
     model_seconds: dict[str, float] = field(default_factory=dict)  # where a slow build spends its time
-    # models that ran out of memory and were built again on one thread (see _build_model)
+    # models that ran out of memory and were built again on one thread (see _build_model), and data tests
+    # run again on one thread ("data test <name>")
     memory_retries: tuple[str, ...] = ()
 
 
@@ -216,7 +217,8 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
         steps["models"] = time.perf_counter() - mark - working.test_seconds
         mark = time.perf_counter()
         tests_run = run_data_tests(con, project, tested=frozenset(working.released),
-                                   earlier_failures=tuple(working.failures))
+                                   earlier_failures=tuple(working.failures), retried=working.retried)
+        retried.extend(working.retried)
         steps["data_tests"] = time.perf_counter() - mark + working.test_seconds
         mark = time.perf_counter()
         export_current(con, lake_dir, snapshot_date, fingerprints)

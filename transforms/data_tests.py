@@ -108,13 +108,17 @@ def singular_tests(project: SqlProject) -> list[DataTest]:
     return [DataTest(path.stem, path.read_text(encoding="utf-8")) for path in project.singular_tests()]
 
 
-def failures_of(con: duckdb.DuckDBPyConnection, tests: list[DataTest]) -> list[TestFailure]:
+def failures_of(con: duckdb.DuckDBPyConnection, tests: list[DataTest],
+                retried: list[str] | None = None) -> list[TestFailure]:
     """Run ``tests``; the failures, each with its count and a sample. A test that runs out of memory is run
-    again on one thread, like a model (``transforms.memory``); one that fails on one thread too raises."""
+    again on one thread, like a model (``transforms.memory``), and named in ``retried`` (as "data test
+    <name>"); one that fails on one thread too raises."""
     failures = []
     for test in tests:
-        failure, _ = on_one_thread_if_out_of_memory(con, lambda test=test: _failure_of(con, test),
-                                                    f"data test {test.name}")
+        what = f"data test {test.name}"
+        failure, again = on_one_thread_if_out_of_memory(con, lambda test=test: _failure_of(con, test), what)
+        if again and retried is not None:
+            retried.append(what)
         if failure:
             failures.append(failure)
     return failures
@@ -133,12 +137,12 @@ def _failure_of(con: duckdb.DuckDBPyConnection, test: DataTest) -> TestFailure |
 
 
 def run_data_tests(con: duckdb.DuckDBPyConnection, project: SqlProject, *, tested: frozenset[str] = frozenset(),
-                   earlier_failures: tuple[TestFailure, ...] = ()) -> int:
+                   earlier_failures: tuple[TestFailure, ...] = (), retried: list[str] | None = None) -> int:
     """Run every test, except the generic tests of the models in ``tested`` (run during the build, with
     ``earlier_failures`` as their outcome); raise ``DataTestError`` listing all failures. Returns the
-    number of tests run in all."""
+    number of tests run in all; those run again on one thread are added to ``retried``."""
     tests = generic_tests(project) + singular_tests(project)
-    failures = [*earlier_failures, *failures_of(con, [t for t in tests if t.model not in tested])]
+    failures = [*earlier_failures, *failures_of(con, [t for t in tests if t.model not in tested], retried)]
     if failures:
         raise DataTestError(failures)
     return len(tests)

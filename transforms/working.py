@@ -57,6 +57,7 @@ class WorkingTables:
         self.built: set[str] = set()
         self.released: set[str] = set()
         self.failures: list[TestFailure] = []
+        self.retried: list[str] = []  # data tests run again on one thread (transforms.memory)
         self.test_seconds = 0.0  # spent testing and dropping released tables, while models were built
         singular = " ".join(path.read_text(encoding="utf-8") for path in project.singular_tests())
         targets = {parent for test in generic_tests(project) for parent in test.reads}
@@ -91,7 +92,7 @@ class WorkingTables:
         if not references <= self.built:
             return  # a relationship to a model not built yet: test and drop at the end
         started = time.perf_counter()
-        self.failures.extend(failures_of(self.con, tests))
+        self.failures.extend(failures_of(self.con, tests, self.retried))
         self.con.execute(f"drop view {model.qualified}")
         if model.materialization == "working":
             self.con.execute(f"drop table {WORK_CATALOG}.{model.qualified}")

@@ -138,7 +138,7 @@ def markdown(results: list[dict], machine: str) -> str:
                 if models:
                     retried.append((kind, models))
         if retried:
-            lines.append(f"\n{r['machines']:,} machines: ran out of memory and rebuilt on one thread: "
+            lines.append(f"\n{r['machines']:,} machines: ran out of memory and ran again on one thread: "
                          + "; ".join(f"{kind} {', '.join(models)}" for kind, models in retried))
     for small, big in zip(results, results[1:], strict=False):
         growth = big["end_to_end_s"] / small["end_to_end_s"]

@@ -489,6 +489,27 @@ def test_the_build_reports_the_models_rebuilt_after_running_out_of_memory(tmp_pa
         assert con.execute("select count(*) from machine_edr_status").fetchone() == (2,)
 
 
+def test_the_build_reports_the_data_tests_run_again_after_running_out_of_memory(tmp_path, monkeypatch):
+    """A data test run again on one thread is named in ``memory_retries`` beside the models, whether it ran
+    while the models were built (a working table's, before its memory is given back) or after them."""
+    import transforms.data_tests as data_tests_module
+
+    settings = b.land(tmp_path, _vms(2))
+    settings = settings.model_copy(update={"build": settings.build.model_copy(update={"threads": 2})})
+    original = data_tests_module._failure_of
+    short = {"unique(intermediate.int_machine_plans: machine_key)",  # run as the models are built
+             "unique(intermediate.int_machine_status: machine_key)"}  # run after them
+
+    def failure_of(con, test):
+        if test.name in short and con.execute("select current_setting('threads')").fetchone()[0] > 1:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block")
+        return original(con, test)
+
+    monkeypatch.setattr(data_tests_module, "_failure_of", failure_of)
+    result = build_database(settings, DAY)
+    assert result.memory_retries == tuple(f"data test {name}" for name in sorted(short))
+
+
 def test_a_data_test_that_runs_out_of_memory_is_run_again_on_one_thread(caplog):
     """Data tests group million-row keys too: one that runs out of memory near the limit is run again on one
     thread, like a model, and still reports its failing rows; one that fails on one thread too stops the build
