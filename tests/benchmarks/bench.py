@@ -83,15 +83,24 @@ def timed_build(data_dir: Path, machines: int, night: date, repeat: int) -> dict
             "repeat_memory_retries": [run.get("memory_retries", []) for run in runs]}
 
 
+def median_stage(stage: str, data_dir: Path, machines: int, key: str, repeat: int) -> dict:
+    """A stage that only reads ``data_dir`` (the verdict models, the floor, the pandas baseline), run
+    ``repeat`` times: the figures of the run with the median ``key``, every one in ``repeat_seconds``. The
+    ratios to the build then set a median against a median, not one run against three."""
+    runs = [run_stage(stage, data_dir, machines) for _ in range(repeat)]
+    median = sorted(runs, key=lambda run: run[key])[len(runs) // 2]
+    return {**median, "repeat_seconds": [round(run[key], 2) for run in runs]}
+
+
 def bench_size(machines: int, work: Path, history_nights: int, repeat: int = 1) -> dict:
     data_dir = work / f"n{machines}"
     shutil.rmtree(data_dir, ignore_errors=True)
     result = {"machines": machines, "land": run_stage("land", data_dir, machines)}
     result["build"] = timed_build(data_dir, machines, NIGHT, repeat)
-    result["core"] = run_stage("core", data_dir, machines)
+    result["core"] = median_stage("core", data_dir, machines, "core_s", repeat)
     result["report"] = run_stage("report", data_dir, machines)
-    result["floor"] = run_stage("floor", data_dir, machines)
-    result["pandas"] = run_stage("pandas", data_dir, machines)
+    result["floor"] = median_stage("floor", data_dir, machines, "floor_s", repeat)
+    result["pandas"] = median_stage("pandas", data_dir, machines, "pandas_s", repeat)
     build_s, report_s = result["build"]["seconds"], result["report"]["seconds"]
     result["end_to_end_s"] = build_s + report_s
     result["peak_rss_mib"] = max(result["build"]["peak_rss_mib"], result["report"]["peak_rss_mib"])
@@ -154,7 +163,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
     parser.add_argument("--repeat", type=int, default=3,
-                        help="builds per timed build, the median reported (default 3; 1 for a quick look)")
+                        help="runs of each timed build and of the verdict, floor and pandas stages, the "
+                             "median reported (default 3; 1 for a quick look)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="edrcov-bench-"))
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, {_memory_gib():.0f} GiB, "

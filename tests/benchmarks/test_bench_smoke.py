@@ -24,6 +24,9 @@ def test_benchmark_runs_at_the_smallest_size(tmp_path):
     assert result["core"]["verdicts"]["protected"] > 0 and result["pandas_core_speedup"] > 0
     # built the way the build builds them: the machine list's memory given back once the verdict is built
     assert "intermediate.int_machines__unioned" in result["core"]["released"]
+    # the read-only stages the ratios divide by are medians of as many runs as the build
+    assert [len(result[stage]["repeat_seconds"]) for stage in ("core", "floor", "pandas")] == [2, 2, 2]
+    assert round(result["pandas"]["pandas_s"], 2) in result["pandas"]["repeat_seconds"]
     assert all(size < 2_000_000 for size in result["report"]["bytes"].values())
     assert "10,000" in markdown([result], "test machine")
     # no build ran out of memory here; one that had to rebuild a model on one thread is named in the table
