@@ -122,21 +122,23 @@ def test_month_to_date_projection_and_per_seat_comparison(tmp_path):
 
 def test_month_to_date_counts_each_machine_once_per_dimension_value(tmp_path):
     """A machine billed under several combinations this month (its plan or its owner changed) is one machine
-    under each value it had, and one machine overall."""
+    under each value it had, and one machine overall; one billed under a single combination all month (the
+    usual case, counted without the distinct triples) is one machine under each of its values."""
     vm_p, q_alice, q_bob = b.azure_vm("vm-p"), b.azure_vm("vm-q", tags={"owner": "alice"}), \
         b.azure_vm("vm-q", tags={"owner": "bob"})
-    q_p2 = b.pricing(sub_plan="P2", scope=q_alice["id"])
+    vm_r = b.azure_vm("vm-r", tags={"owner": "carol"})
+    q_p2, r_p2 = b.pricing(sub_plan="P2", scope=q_alice["id"]), b.pricing(sub_plan="P2", scope=vm_r["id"])
 
     def night(plan, q):
-        return {"azure__virtual_machines": [(vm_p, {}), (q, {})],
-                "azure__security_pricings": [(b.pricing(sub_plan=plan), {}), (q_p2, {})]}
+        return {"azure__virtual_machines": [(vm_p, {}), (q, {}), (vm_r, {})],
+                "azure__security_pricings": [(b.pricing(sub_plan=plan), {}), (q_p2, {}), (r_p2, {})]}
     con = run_nights(tmp_path, [night("P1", q_alice), night("P1", q_alice), night("P2", q_bob)])
     machines = dict(((dimension, value), n) for dimension, value, n in con.execute(
         "select dimension, dimension_value, machines from license_cost_summary where period = 'month_to_date'"
     ).fetchall())
     assert {k: v for k, v in machines.items() if k[0] in ("overall", "plan", "owner", "cloud")} == {
-        ("overall", "all machines"): 2, ("cloud", "azure"): 2, ("plan", "p1"): 1, ("plan", "p2"): 2,
-        ("owner", "alice"): 1, ("owner", "bob"): 1, ("owner", "(no owner tag)"): 1}
+        ("overall", "all machines"): 3, ("cloud", "azure"): 3, ("plan", "p1"): 1, ("plan", "p2"): 3,
+        ("owner", "alice"): 1, ("owner", "bob"): 1, ("owner", "carol"): 1, ("owner", "(no owner tag)"): 1}
 
 
 def test_cost_to_close_the_gap_and_plan2_overlap(tmp_path):
