@@ -29,3 +29,19 @@ def test_the_extraction_benchmark_reads_the_same_estate_on_threads_and_on_dask_p
     assert all(run["served_by_fakes"]["ec2_replayed"] > 0 for run in on_dask["runs"])  # moto not asked again
     assert set(on_dask["speedup_bounds"]["2"]) == {"jobs", "cpu", "machine"}
     assert "2 workers x" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_extraction_benchmark_can_serve_and_read_only_some_clouds(tmp_path):
+    """``--clouds azure gcp`` measures estates beyond moto's seeding: only those clouds' machines are served
+    and read, and requests per machine count the machines served."""
+    out = tmp_path / "gcp.json"
+    assert extract_bench.main(["--machines", "120", "--clouds", "gcp", "--workers", "1", "--json", str(out),
+                               "--data-dir", str(tmp_path / "g")]) == 0
+    result = json.loads(out.read_text())
+    assert result["clouds"] == ["gcp"] and set(result["machines_per_cloud"]) == {"gcp"}
+    assert result["ec2_pages_kept_for_replay"] == 0
+    [run] = result["runs"]
+    assert set(run["clouds"]) == {"gcp"} and run["clouds"]["gcp"]["rows"] > 0
+    assert run["total"]["requests_per_machine"] == round(
+        run["total"]["requests"] / result["machines_per_cloud"]["gcp"], 3)

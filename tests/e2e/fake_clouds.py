@@ -294,10 +294,12 @@ def align_ec2(seeder: MotoSeeder, records: list[dict[str, Any]], plan: list[Plan
 
 @contextmanager
 def running_fake_clouds(machines: int, *, seed: int = 42, snapshot_date: date,
-                        latency: float = 0.0, replay_ec2: bool = False) -> Iterator[FakeClouds]:
+                        latency: float = 0.0, replay_ec2: bool = False,
+                        clouds: tuple[str, ...] = ("azure", "aws", "gcp")) -> Iterator[FakeClouds]:
     """Start moto, the SSM, Azure and Cloud Asset fakes, launch the EC2 side and serve ``snapshot_date``.
     ``replay_ec2`` (benchmarks): EC2 is reached through the SSM fake, which replays moto's answers
-    (``FakeSsm.replay_describe``)."""
+    (``FakeSsm.replay_describe``). ``clouds`` (benchmarks): serve only the planned machines of those clouds;
+    without "aws" nothing is launched in moto, whose seeding (one instance at a time) rules out large estates."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
@@ -310,7 +312,7 @@ def running_fake_clouds(machines: int, *, seed: int = 42, snapshot_date: date,
         azure.start()
         cloudasset.start()
         topo = topology(seed)
-        plan = planned_machines(machines, seed)
+        plan = [machine for machine in planned_machines(machines, seed) if machine.cloud in clouds]
         seeder = MotoSeeder(moto_url)
         ids = launch_ec2(seeder, DemoContext(seed, topo, snapshot_date), plan)
         clouds = FakeClouds(machines, seed, topo, with_moto_ids(plan, ids), azure, ssm, cloudasset, seeder, ids)
