@@ -56,16 +56,26 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:80] or "scope"
 
 
+BATCH_JSON_BYTES = 4 * 1024 * 1024
+
+
 class DatasetWriter:
     """Streams one (dataset, scope)'s records into one staged Parquet file, a batch at a time.
 
-    Memory stays bounded by ``batch_rows`` whatever the size of the estate. Records that the dataset's
-    extractor cannot read are written to ``rejected_records`` with the error instead of stopping the run.
+    Memory stays bounded whatever the size of the estate: a batch is flushed at ``batch_rows`` records or
+    once their raw JSON reaches ``batch_json_bytes``, whichever comes first. The byte bound is for large
+    records: 5,000 GCP OS inventories (a package list each, ~20 KB of Python objects with their JSON) held
+    ~100 MB per writer, so with a few projects read at once the extraction's peak grew with the estate until
+    every writer's batch was full (868 MB for 22,500 GCP machines). Records that the dataset's extractor cannot
+    read are written to ``rejected_records`` with the error instead of stopping the run.
     """
 
-    def __init__(self, landing: Landing, spec: DatasetSpec, scope: str, batch_rows: int = 5000):
+    def __init__(self, landing: Landing, spec: DatasetSpec, scope: str, batch_rows: int = 5000,
+                 batch_json_bytes: int = BATCH_JSON_BYTES):
         self.landing, self.spec, self.scope, self.batch_rows = landing, spec, scope, batch_rows
+        self.batch_json_bytes = batch_json_bytes
         self.rows = self.rejected = self.pages = 0
+        self._buffered_bytes = 0
         self._buffer: list[dict[str, Any]] = []
         self._rejects: list[dict[str, Any]] = []
         self._file: pq.ParquetWriter | None = None
@@ -88,8 +98,9 @@ class DatasetWriter:
         row.update(run_id=self.landing.run_id, scope=self.scope, extracted_at=self.landing.extracted_at,
                    raw_json=raw)
         self._buffer.append(row)
+        self._buffered_bytes += len(raw)
         self.rows += 1
-        if len(self._buffer) >= self.batch_rows:
+        if len(self._buffer) >= self.batch_rows or self._buffered_bytes >= self.batch_json_bytes:
             self._flush()
 
     def write_page(self, records: Iterable[dict[str, Any]], **context: Any) -> None:
@@ -117,6 +128,7 @@ class DatasetWriter:
             self._file = self.landing.parquet_writer(self._path, self.spec.schema)
         self._file.write_table(table)
         self._buffer.clear()
+        self._buffered_bytes = 0
 
     def _table_row_by_row(self, first_error: Exception) -> pa.Table:
         good = []
@@ -133,6 +145,7 @@ class DatasetWriter:
     def discard(self) -> None:
         """Drop everything this writer staged (a failed attempt that will be retried or recorded)."""
         self._buffer.clear()
+        self._buffered_bytes = 0
         self._rejects.clear()
         if self._file is not None:
             self._file.close()

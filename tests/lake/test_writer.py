@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import duckdb
@@ -89,6 +90,23 @@ def test_writer_streams_in_batches(tmp_path):
     landing.commit()
     files = list(partition_dir(tmp_path, "azure__virtual_machines", DAY).glob("*.parquet"))
     assert pq.ParquetFile(files[0]).metadata.num_row_groups == 4
+
+
+def test_writer_flushes_large_records_by_their_bytes_before_the_row_count(tmp_path):
+    """Large records (GCP OS inventories carry a package list each) are flushed once their JSON reaches
+    the byte bound, so a writer holds a bounded amount whatever the estate, not ``batch_rows`` of them."""
+    landing = Landing(tmp_path, DAY)
+    vms = [b.azure_vm(f"vm-{i}") for i in range(12)]
+    one = len(json.dumps(vms[0], default=str, separators=(",", ":")))
+    writer = landing.writer("azure__virtual_machines", "sub", batch_rows=1000)
+    writer.batch_json_bytes = 3 * one + one // 2  # a flush every fourth record
+    writer.write_page(vms)
+    assert len(writer._buffer) == 0 and writer.rows == 12
+    writer.close()
+    landing.commit()
+    files = list(partition_dir(tmp_path, "azure__virtual_machines", DAY).glob("*.parquet"))
+    assert pq.ParquetFile(files[0]).metadata.num_row_groups == 3
+    assert pq.read_table(files[0]).num_rows == 12
 
 
 @pytest.mark.parametrize("dataset", ["azure__virtual_machines", "extract_runs"])
