@@ -216,9 +216,9 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
             working.built_model(model)
         steps["models"] = time.perf_counter() - mark - working.test_seconds
         mark = time.perf_counter()
+        retried.extend(working.retried)  # data tests of working tables, run while the models were built
         tests_run = run_data_tests(con, project, tested=frozenset(working.released),
-                                   earlier_failures=tuple(working.failures), retried=working.retried)
-        retried.extend(working.retried)
+                                   earlier_failures=tuple(working.failures), retried=retried)
         steps["data_tests"] = time.perf_counter() - mark + working.test_seconds
         mark = time.perf_counter()
         export_current(con, lake_dir, snapshot_date, fingerprints)

@@ -73,23 +73,23 @@ def serve_fakes(conn: Any, machines: int, seed: int, snapshot_date: date, latenc
     """Child process: start and seed the fake clouds, send what the parent needs, answer until "stop"."""
     started = time.perf_counter()
     with running_fake_clouds(machines, seed=seed, snapshot_date=snapshot_date, latency=latency,
-                             replay_ec2=True, clouds=clouds) as clouds:
+                             replay_ec2=True, clouds=clouds) as fakes:
         conn.send({
-            "environment": clouds.environment(),
-            "config": clouds.config(Path("unused")),
-            "machines_per_cloud": dict(Counter(m.cloud for m in clouds.plan)),
-            "records": dict(clouds.loaded),
+            "environment": fakes.environment(),
+            "config": fakes.config(Path("unused")),
+            "machines_per_cloud": dict(Counter(m.cloud for m in fakes.plan)),
+            "records": dict(fakes.loaded),
             "seeding_s": time.perf_counter() - started,
         })
         cpu = time.process_time()
         while (message := conn.recv()) != "stop":
             if message == "served":  # requests the fakes answered (and CPU they used) since the last ask
-                served = {"azure": len(clouds.azure.requests), "gcp": len(clouds.cloudasset.requests),
-                          "aws": sum(clouds.ssm.calls.values()),  # SSM, STS and EC2 (in front of moto)
-                          "ec2_replayed": clouds.ssm.replayed,
+                served = {"azure": len(fakes.azure.requests), "gcp": len(fakes.cloudasset.requests),
+                          "aws": sum(fakes.ssm.calls.values()),  # SSM, STS and EC2 (in front of moto)
+                          "ec2_replayed": fakes.ssm.replayed,
                           "cpu_s": round(time.process_time() - cpu, 1)}
                 cpu = time.process_time()
-                for fake in (clouds.azure, clouds.cloudasset, clouds.ssm):
+                for fake in (fakes.azure, fakes.cloudasset, fakes.ssm):
                     fake.reset()
                 conn.send(served)
     conn.send({"peak_rss_mb": _peak_rss_mb()})
