@@ -152,6 +152,8 @@ def extract_dataset(landing: Landing, job: ScopeJob, dataset: str, pages: Callab
                 try:
                     for records, context in pages():
                         writer.write_page(records, **context)
+                        # released before the next page is fetched: the loop's name would hold it till then
+                        del records, context
                     writer.close()
                 except BaseException:
                     writer.discard()
@@ -208,5 +210,6 @@ def paged(fetch: Callable[[str | None], tuple[list[dict[str, Any]], str | None]]
     while True:
         records, token = fetch(token)
         yield records, dict(context or {})
+        del records  # not held while the next page is fetched
         if not token:
             return

@@ -589,9 +589,22 @@ def test_log_analytics_cells_come_out_as_the_sdk_would_give_them():
                "rows": [["2024-05-01T10:00:00.1234567Z", "00:00:01", "1f0c", "<b>vm</b>", 3],
                         ["2024-05-01T10:00:00", None, None, None, None],
                         ["not a date", "1.00:00:00", "x", "", 0]]}]
-    assert json_table_rows(tables) == [
+    assert list(json_table_rows(tables)) == [
         {"TimeGenerated": "2024-05-01T10:00:00.123456+00:00", "Took": "00:00:01", "Id": "1f0c", "Name": "<b>vm</b>",
          "Count": 3},
         {"TimeGenerated": "2024-05-01T10:00:00+00:00", "Took": "None", "Id": "None", "Name": None, "Count": None},
         {"TimeGenerated": "not a date", "Took": "1.00:00:00", "Id": "x", "Name": "", "Count": 0}]
-    assert json_table_rows([{"columns": [], "rows": []}, {}]) == []
+    assert list(json_table_rows([{"columns": [], "rows": []}, {}])) == []
+
+
+def test_log_analytics_rows_release_the_parsed_answer_as_they_are_made():
+    """A 50,000-row answer is not held twice (parsed JSON and dicts): each raw row is dropped from the parsed
+    tables as soon as its dict is handed out."""
+    from flows.sources.azure import json_table_rows
+
+    tables = [{"columns": [{"name": "Name", "type": "string"}], "rows": [["a"], ["b"], ["c"]]}]
+    rows = json_table_rows(tables)
+    assert next(rows) == {"Name": "a"}
+    assert tables[0]["rows"] == [None, ["b"], ["c"]]
+    assert [row["Name"] for row in rows] == ["b", "c"]
+    assert tables[0]["rows"] == [None, None, None]
