@@ -289,9 +289,15 @@ def attach_past(con: duckdb.DuckDBPyConnection, storage: LakeStorage) -> None:
     for derived in DERIVED:
         if derived.carried:
             continue
-        _, dataset = _remote_past(storage, night, None, derived.name, derived.requires)
-        if dataset is not None:
-            con.register(derived.registered, dataset)
+        # The nights the database holds itself (tonight; for the licence intervals, also the nights a
+        # catch-up computed, which its export has since published) are not read from the lake twice.
+        held = {row[0].isoformat() for row in con.execute(
+            f"select distinct snapshot_date from {derived.model}").fetchall()}
+        nights = _remote_nights(storage, derived.name, night, None, derived.requires)
+        files = [f for day, day_files in nights.items() if day not in held for f in day_files]
+        if files:
+            con.register(derived.registered,
+                         partitioned_dataset(storage, files, storage.path("derived", derived.name)))
 
 
 def export_current(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapshot_date: date,
