@@ -12,7 +12,7 @@ import os
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from flows.settings import ConfigError, Settings, load_settings
+from flows.sources.redact import redact
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_PARTIAL = 0, 1, 2, 3
 DEFAULT_CONFIG = Path("edrcov.toml")
@@ -185,6 +186,17 @@ def report(config: ConfigOption = None, snapshot_date: DateOption = None, data_d
         out.print(f"{name} report: {path}")
 
 
+def _attach_lake(con: Any, lake: str | Path) -> None:
+    """Register a lake on object storage on ``con``: the views over earlier nights (``machine_history``,
+    ``license_hours``) read it through registered objects (a local lake needs nothing)."""
+    from transforms.inputs import attach_lake
+
+    try:
+        attach_lake(con, lake)
+    except Exception as exc:  # noqa: BLE001 - any storage error: say which lake, exit cleanly
+        raise _fail(f"cannot read the lake {lake}: {type(exc).__name__}: {redact(str(exc))}", EXIT_FAILED) from None
+
+
 @app.command()
 def query(
     sql: Annotated[str, typer.Argument(help="SQL to run read-only against the analyst database")],
@@ -205,6 +217,7 @@ def query(
         raise _fail(f"no database at {path}: run `edrcov run` first", EXIT_FAILED)
     try:
         with duckdb.connect(str(path), read_only=True) as con:
+            _attach_lake(con, settings.output.lake)
             cursor = con.execute(sql)
             columns = [d[0] for d in cursor.description or []]
             rows = cursor.fetchall()

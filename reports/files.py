@@ -10,6 +10,8 @@ from typing import Any
 
 import duckdb
 
+from transforms.inputs import attach_lake
+
 
 def write_atomic(target: Path, text: str) -> Path:
     """Write ``text`` to ``target`` via a temporary file in the same folder and a rename (mode 0644)."""
@@ -28,13 +30,19 @@ def write_atomic(target: Path, text: str) -> Path:
 
 
 def render_within(db_path: Path, build_context: Callable[..., Any], render: Callable[[Any], str], *,
-                  list_cap: int, max_bytes: int) -> str:
+                  list_cap: int, max_bytes: int, lake: str | Path | None = None) -> str:
     """Render a report from the database at ``db_path`` (opened read-only), halving the list cap until the
-    page fits in ``max_bytes`` (or the cap reaches 10): reports stay email-sized whatever the estate."""
+    page fits in ``max_bytes`` (or the cap reaches 10): reports stay email-sized whatever the estate.
+
+    ``lake`` is where the database was built from. A database built from a lake on object storage reads the
+    earlier nights (``machine_history``, ``license_hours``) through objects registered on the connection,
+    so the lake is attached first (``transforms.inputs.attach_lake``; nothing to do for a local lake)."""
     cap = list_cap
     while True:
         con = duckdb.connect(str(db_path), read_only=True)
         try:
+            if lake is not None:
+                attach_lake(con, lake)
             context = build_context(con, list_cap=cap)
         finally:
             con.close()

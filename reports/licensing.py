@@ -460,12 +460,14 @@ def render_licensing(context: LicensingContext) -> str:
     return render_report(TEMPLATE, context)
 
 
-def write_licensing_report(db_path: Path, out_dir: Path, *, list_cap: int = 200) -> Path:
+def write_licensing_report(db_path: Path, out_dir: Path, *, list_cap: int = 200,
+                         lake: str | Path | None = None) -> Path:
     """Render the report of the database at ``db_path`` (opened read-only) to ``out_dir/licensing.html``.
 
     Writes atomically (temporary file, then rename). Should the page ever exceed ``MAX_HTML_BYTES``, the
-    list cap is halved until it fits. Returns the path written.
+    list cap is halved until it fits. ``lake``: the lake the database was built from (see ``render_within``).
+    Returns the path written.
     """
     html = render_within(db_path, build_licensing_context, render_licensing, list_cap=list_cap,
-                         max_bytes=MAX_HTML_BYTES)
+                         max_bytes=MAX_HTML_BYTES, lake=lake)
     return write_atomic(Path(out_dir) / REPORT_FILENAME, html)

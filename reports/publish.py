@@ -22,6 +22,6 @@ def write_reports(settings: Settings, snapshot_date: date) -> dict[str, Path]:
     out_dir = report_dir(settings, snapshot_date)
     out_dir.mkdir(parents=True, exist_ok=True)
     database, cap = settings.output.database_path, settings.reports.list_cap
-    coverage = write_coverage_report(database, out_dir, list_cap=cap)
-    licensing = write_licensing_report(database, out_dir, list_cap=cap)
+    coverage = write_coverage_report(database, out_dir, list_cap=cap, lake=settings.output.lake)
+    licensing = write_licensing_report(database, out_dir, list_cap=cap, lake=settings.output.lake)
     return {"coverage": coverage, "licensing": licensing}

@@ -326,3 +326,82 @@ def test_carried_states_are_carried_through_the_bucket_as_through_a_folder(s3, t
                               for view in ("coverage_daily", "license_cost_daily", "license_cost_summary")]
     assert figures["bucket"] == figures["folder"]
     assert figures["folder"][3]  # the licensing month is not empty
+
+
+def test_reports_and_queries_read_the_earlier_nights_of_a_lake_in_a_bucket(s3, tmp_path):
+    """From the second night on, ``license_hours`` and ``machine_history`` read earlier nights through
+    objects registered on the connection when the lake is in a bucket: the reports (the licensing report
+    reads ``license_hours``) and ``edrcov query`` attach the lake first, and show what a folder lake shows."""
+    from datetime import timedelta
+
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from flows.settings import OutputSettings, PlanSettings, Settings
+    from reports.publish import write_reports
+    from transforms.build import build_database
+
+    nights = [DAY + timedelta(days=n) for n in range(3)]  # the first night has no licence interval
+    answers = {}
+    for where, lake_url in (("bucket", s3.url("reports")), ("folder", None)):
+        settings = Settings(output=OutputSettings(data_dir=tmp_path / where, lake_url=lake_url),
+                            plans=PlanSettings(aws_accounts={b.ACCOUNT: "p2"}))
+        for night in nights:
+            landing = Landing(settings.output.lake, night, extracted_at=datetime.combine(night, AT.timetz()))
+            with landing.writer("aws__ec2_instances", "acct") as writer:
+                writer.write(b.ec2_instance("i-00000000000000a01"), account_id=b.ACCOUNT, region="eu-west-1",
+                             reservation_id="r-1")
+            landing.commit()
+            build_database(settings, night)
+        if lake_url:
+            with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
+                for view, registered in (("license_hours", "license_intervals"),
+                                         ("machine_history", "machine_snapshots")):
+                    with pytest.raises(duckdb.CatalogException, match=f"_lake_derived__{registered}"):
+                        con.execute(f"select count(*) from {view}").fetchall()
+        paths = write_reports(settings, nights[-1])
+        config = tmp_path / f"{where}.toml"
+        config.write_text(f'[output]\ndata_dir = "{tmp_path / where}"\n'
+                          + (f'lake_url = "{lake_url}"\n' if lake_url else ""), encoding="utf-8")
+        result = CliRunner().invoke(app, ["query", "select snapshot_date, count(*) from machine_history group by 1 "
+                                          "order by 1", "--format", "csv", "--config", str(config)])
+        assert result.exit_code == 0, result.output
+        licensing = paths["licensing"].read_text(encoding="utf-8")
+        answers[where] = (result.output, "hours" in licensing, licensing.count("<tr"))
+    assert answers["bucket"] == answers["folder"]
+    assert answers["folder"][0].splitlines()[1:] == [f"{night},1" for night in nights]
+
+
+def test_an_attached_bucket_does_not_read_twice_the_nights_a_catch_up_computed(s3, tmp_path):
+    """A build that computes missing nights of licence intervals (a lost folder, an upgrade) holds them and
+    publishes them to the lake: once attached, the database must not also read them back from the bucket,
+    or ``license_hours`` counts those nights twice."""
+    from datetime import timedelta
+
+    from flows.settings import OutputSettings, PlanSettings, Settings
+    from transforms.build import build_database
+    from transforms.inputs import attach_lake
+
+    nights = [DAY + timedelta(days=n) for n in range(4)]
+    hours = {}
+    for where, lake_url in (("bucket", s3.url("catch-up")), ("folder", None)):
+        settings = Settings(output=OutputSettings(data_dir=tmp_path / where, lake_url=lake_url),
+                            plans=PlanSettings(aws_accounts={b.ACCOUNT: "p2"}))
+        for night in nights:
+            landing = Landing(settings.output.lake, night, extracted_at=datetime.combine(night, AT.timetz()))
+            with landing.writer("aws__ec2_instances", "acct") as writer:
+                writer.write(b.ec2_instance("i-00000000000000a01"), account_id=b.ACCOUNT, region="eu-west-1",
+                             reservation_id="r-1")
+            landing.commit()
+            if night < nights[-1]:
+                build_database(settings, night)
+        storage = LakeStorage.of(settings.output.lake)
+        storage.delete_dir(storage.path("derived", "license_intervals", f"snapshot_date={nights[2]}"))
+        build_database(settings, nights[-1])  # computes the lost night's intervals again, and tonight's
+        with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
+            attach_lake(con, settings.output.lake)
+            assert con.execute("select count(distinct snapshot_date) from intermediate.int_license_intervals_new"
+                               ).fetchall() == [(2,)]
+            hours[where] = con.execute("select snapshot_date, count(*) from license_hours group by 1 order by 1"
+                                       ).fetchall()
+    assert hours["bucket"] == hours["folder"] == [(night, 1) for night in nights[1:]]
