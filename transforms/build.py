@@ -29,6 +29,7 @@ from transforms.history import (
     export_current,
     register_past,
     register_saved_nights,
+    serve_from_lake,
 )
 from transforms.inputs import load_config_tables, load_seeds, register_raw
 from transforms.memory import OutOfMemoryOnOneThread, on_one_thread_if_out_of_memory
@@ -222,6 +223,7 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
         steps["data_tests"] = time.perf_counter() - mark + working.test_seconds
         mark = time.perf_counter()
         export_current(con, lake_dir, snapshot_date, fingerprints)
+        serve_from_lake(con, lake_dir, snapshot_date, project.models)
         steps["export"] = time.perf_counter() - mark
         mark = time.perf_counter()
         working.finish()

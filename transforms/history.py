@@ -38,6 +38,8 @@ from flows.lake.storage import (
     run_file_prefix,
 )
 from flows.lake.writer import swap_partition
+from transforms.project import Model
+from transforms.working import WORK_CATALOG
 
 
 @dataclass(frozen=True)
@@ -312,6 +314,42 @@ def export_current(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapsho
             _export(con, lake_dir, snapshot_date, carried, (fingerprints or {}).get(carried.name))
             _prune_carried(lake_dir, snapshot_date, carried)
     return _export(con, lake_dir, snapshot_date, SNAPSHOT_FACTS)
+
+
+def serve_from_lake(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapshot_date: date,
+                    models: dict[str, Model]) -> dict[str, list[date]]:
+    """Once ``export_current`` has saved them, point the models materialized ``lake`` (built in memory, see
+    ``transforms.working``) at their saved partitions: on a local lake the database reads tonight's timeline
+    and licence intervals from ``lake/derived``, as it reads the earlier nights, instead of holding a second
+    copy (writing a million-row table into the file costs three times building it in memory). Returns the
+    nights served per dataset.
+
+    A model that saved nothing (no interval on the first night) becomes an empty table, and on object storage
+    each is copied into the file as before: a database built from a bucket keeps tonight's figures readable
+    without attaching the lake (``transforms.inputs.attach_lake``)."""
+    local = LakeStorage.of(lake_dir).local
+    served: dict[str, list[date]] = {}
+    for derived in DERIVED:
+        model = models.get(derived.model)
+        if model is None or model.materialization != "lake":
+            continue
+        nights = [snapshot_date] if derived.carried else _nights_in(con, derived)
+        schema, _, table = derived.model.partition(".")
+        columns = ", ".join(f'"{name}"' for (name,) in con.execute(
+            "select column_name from duckdb_columns() where database_name = ? and schema_name = ? "
+            "and table_name = ? order by column_index", [WORK_CATALOG, schema, table]).fetchall())
+        con.execute(f"drop view {derived.model}")
+        if not (local and nights):
+            con.execute(f"create table {derived.model} as select * from {WORK_CATALOG}.{derived.model}")
+            continue
+        served[derived.name] = nights
+        files = ", ".join(f"'{derived_dir(lake_dir, derived.name) / partition_name(night) / '*.parquet'}'"
+                          for night in nights)
+        # a carried state's partition is the night it was saved as, not one of its columns
+        partitioning = ("hive_partitioning = false" if derived.carried else
+                        "hive_partitioning = true, hive_types = {'snapshot_date': date}")
+        con.execute(f"create view {derived.model} as select {columns} from read_parquet([{files}], {partitioning})")
+    return served
 
 
 def _prune_carried(lake_dir: Path | str, snapshot_date: date, derived: Derived) -> None:

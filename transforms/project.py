@@ -42,12 +42,16 @@ class Model:
         ``-- materialized: working`` (a table only the build reads: held in memory, never written to the
         database file, gone once the database is published; see ``transforms.working``) or
         ``-- materialized: working view`` (a query over working tables that only the build reads: neither
-        written nor held, computed by each reader, gone with the tables it reads)."""
+        written nor held, computed by each reader, gone with the tables it reads) or ``-- materialized:
+        lake`` (a state the build saves to the lake anyway, ``transforms.history``: built in memory like a
+        working table, and once saved, a view over the saved partition instead of a second copy in the file)."""
         head = self.sql.split("\nselect", 1)[0]
         if self.layer == "staging" or "-- materialized: view" in head:
             return "view"
         if "-- materialized: working view" in head:
             return "working view"
+        if "-- materialized: lake" in head:
+            return "lake"
         if "-- materialized: working" in head:
             return "working"
         return "table"

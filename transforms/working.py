@@ -36,10 +36,11 @@ def attach_work_catalog(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def table_name(con: duckdb.DuckDBPyConnection, model: Model) -> str:
-    """Where ``model``'s table is created: the model's own name, or for a working table the catalog's
-    (whose schema for the model's layer this creates if need be). A working view stays under its own name
+    """Where ``model``'s table is created: the model's own name, or for a working table (and a model served
+    from the lake once saved there, ``transforms.history.serve_from_lake``) the catalog's (whose schema for
+    the model's layer this creates if need be). A working view stays under its own name
     in the database, where the names it reads resolve, and is dropped before publishing."""
-    if model.materialization != "working":
+    if model.materialization not in ("working", "lake"):
         return model.qualified
     con.execute(f"create schema if not exists {WORK_CATALOG}.{model.layer}")
     return f"{WORK_CATALOG}.{model.qualified}"

@@ -8,6 +8,7 @@
 -- back, so a nightly build prices one night, not the month.
 -- night by night: intermediate.int_license_nights (the build runs it once per night, see transforms/build.py)
 -- Grain: one row per (machine_key, snapshot_date), snapshot_date being the interval's closing night.
+-- materialized: lake (built in memory; once saved to lake/derived/license_intervals, a view over those nights)
 with to_compute as (
     select * from intermediate.int_license_nights
     where snapshot_date = coalesce(getvariable('computing_night'), snapshot_date)

@@ -5,6 +5,7 @@
 -- row per machine, not every retained night. Islands that ended before the retention window are dropped;
 -- one still open keeps the night it began even when that night has left the window.
 -- Grain: one row per (machine_key, valid_from).
+-- materialized: lake (built in memory; once saved to lake/derived/machine_timeline, a view over tonight's state)
 with previous as (
     select machine_key, valid_from, valid_to, nights, cloud, scope_id, machine_name, edr_status, plan_status,
         status_reason, edr_products

@@ -320,6 +320,10 @@ def test_carried_states_are_carried_through_the_bucket_as_through_a_folder(s3, t
             past = dict(con.execute("select view_name, sql from duckdb_views() where schema_name = 'derived'"
                                     ).fetchall())
             assert all("rebuilt" not in past[f"{name}_past"] for name in carried), where
+            # tonight's timeline is read from a local lake, but copied into a database built from a bucket
+            copied = con.execute("select count(*) from duckdb_tables() where table_name = 'machine_timeline'"
+                                 ).fetchall()
+            assert copied == [(1 if lake_url else 0,)], where
             figures[where] = [con.execute(f"select * exclude (machine_key) from {view} order by all").fetchall()
                               for view in ("machine_timeline",)] + \
                              [con.execute(f"select * from {view} order by all").fetchall()

@@ -114,6 +114,36 @@ def test_earlier_nights_come_from_the_derived_snapshots(con):
     assert "derived" in plan and "machine_snapshots" in plan
 
 
+def test_tonights_saved_states_are_read_from_the_lake_not_copied_into_the_file(con, tmp_path):
+    """The timeline and the licence intervals, which the build saves to lake/derived anyway, are views over
+    the saved partitions in the published database (a second copy in the file cost a million-row write
+    each), and hold what the build computed. A model with nothing saved (no interval on the first night)
+    is an empty table."""
+    def kind(connection, schema, name):
+        return connection.execute(
+            "select 'table' from duckdb_tables() where schema_name = ? and table_name = ? union all "
+            "select sql from duckdb_views() where schema_name = ? and view_name = ?",
+            [schema, name, schema, name]).fetchall()
+
+    [(timeline,)] = kind(con, "marts", "machine_timeline")
+    [(intervals,)] = kind(con, "intermediate", "int_license_intervals_new")
+    assert f"derived/machine_timeline/snapshot_date={N3}/" in timeline
+    assert f"derived/license_intervals/snapshot_date={N3}/" in intervals and f"={N2}/" not in intervals
+    assert con.execute("select count(*), count(distinct machine_key) from machine_timeline where is_current"
+                       ).fetchall() == [(4, 4)]  # vm-b, vm-c, vm-d, vm-e
+    assert con.execute("select distinct snapshot_date from intermediate.int_license_intervals_new"
+                       ).fetchall() == [(N3,)]
+    assert con.execute("select count(distinct snapshot_date) from license_hours").fetchall() == [(2,)]
+
+    settings = Settings(output=OutputSettings(data_dir=tmp_path / "data"))
+    b.land(tmp_path, _night(protected=["vm-a"]), snapshot=N1, settings=settings)
+    build_database(settings, N1)
+    with duckdb.connect(str(settings.output.database_path), read_only=True) as first:
+        assert kind(first, "intermediate", "int_license_intervals_new") == [("table",)]
+        assert first.execute("select count(*) from license_hours").fetchall() == [(0,)]
+        assert "derived/machine_timeline/" in kind(first, "marts", "machine_timeline")[0][0]
+
+
 def test_timeline_carried_forward_equals_the_timeline_recomputed_from_history(tmp_path):
     """Each build carries the previous night's saved timeline forward by one night; with no saved timeline
     it recomputes it from the retained snapshots. Both give the same intervals, including a machine that
