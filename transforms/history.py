@@ -317,18 +317,21 @@ def export_current(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapsho
 
 
 def serve_from_lake(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapshot_date: date,
-                    models: dict[str, Model]) -> dict[str, list[date]]:
+                    models: dict[str, Model]) -> None:
     """Once ``export_current`` has saved them, point the models materialized ``lake`` (built in memory, see
     ``transforms.working``) at their saved partitions: on a local lake the database reads tonight's timeline
     and licence intervals from ``lake/derived``, as it reads the earlier nights, instead of holding a second
-    copy (writing a million-row table into the file costs three times building it in memory). Returns the
-    nights served per dataset.
+    copy (writing a million-row table into the file costs three times building it in memory).
 
     A model that saved nothing (no interval on the first night) becomes an empty table, and on object storage
     each is copied into the file as before: a database built from a bucket keeps tonight's figures readable
     without attaching the lake (``transforms.inputs.attach_lake``)."""
+    saved = {derived.model for derived in DERIVED}
+    unsaved = sorted(name for name, model in models.items() if model.materialization == "lake" and name not in saved)
+    if unsaved:  # it would be left pointing at the in-memory catalog, gone once the database is published
+        raise ValueError(f"{', '.join(unsaved)}: materialized lake, but not saved to the lake "
+                         "(transforms.history.DERIVED)")
     local = LakeStorage.of(lake_dir).local
-    served: dict[str, list[date]] = {}
     for derived in DERIVED:
         model = models.get(derived.model)
         if model is None or model.materialization != "lake":
@@ -342,14 +345,12 @@ def serve_from_lake(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapsh
         if not (local and nights):
             con.execute(f"create table {derived.model} as select * from {WORK_CATALOG}.{derived.model}")
             continue
-        served[derived.name] = nights
         files = ", ".join(f"'{derived_dir(lake_dir, derived.name) / partition_name(night) / '*.parquet'}'"
                           for night in nights)
         # a carried state's partition is the night it was saved as, not one of its columns
         partitioning = ("hive_partitioning = false" if derived.carried else
                         "hive_partitioning = true, hive_types = {'snapshot_date': date}")
         con.execute(f"create view {derived.model} as select {columns} from read_parquet([{files}], {partitioning})")
-    return served
 
 
 def _prune_carried(lake_dir: Path | str, snapshot_date: date, derived: Derived) -> None:

@@ -534,3 +534,17 @@ def test_a_data_test_that_runs_out_of_memory_is_run_again_on_one_thread(caplog):
         with pytest.raises(OutOfMemoryOnOneThread, match=r"data test unique\(t: k\) \(on one thread, after running"):
             failures_of(con, [test])
         assert raw.execute("select current_setting('threads')").fetchone() == (2,)
+
+
+def test_a_model_served_from_the_lake_must_be_one_the_build_saves_there(tmp_path):
+    """``-- materialized: lake`` builds a model in memory and, once saved to lake/derived, reads it from
+    there: a model the build does not save would be left pointing at the in-memory catalog, so the build
+    refuses it (and publishes nothing) instead of publishing a view that cannot be read."""
+    root = tmp_path / "sqlproj"
+    shutil.copytree(SqlProject().root, root)
+    (root / "marts" / "machine_count.sql").write_text(
+        "-- Grain: one row.\n-- materialized: lake\nselect count(*) as machines from marts.machines\n")
+    settings = b.land(tmp_path, _vms(1))
+    with pytest.raises(ValueError, match="marts.machine_count: materialized lake, but not saved to the lake"):
+        build_database(settings, DAY, project=SqlProject(root))
+    assert not settings.output.database_path.exists()
