@@ -4,7 +4,7 @@ Public API::
 
     build_coverage_context(con, *, list_cap=200) -> CoverageContext
     render_coverage(context) -> str                      # HTML with every CSS rule inlined
-    write_coverage_report(db_path, out_dir, *, list_cap=200) -> Path   # out_dir/coverage.html
+    write_coverage_report(db_path, out_dir, *, list_cap=200, lake=None) -> Path   # out_dir/coverage.html
 
 It reads the views ``machine_edr_status``, ``recommendations``, ``coverage_summary`` and ``extract_runs``
 of the latest snapshot, and for the history sections ``coverage_changes`` (what changed since the previous
@@ -691,7 +691,7 @@ def render_coverage(context: CoverageContext) -> str:
 
 
 def write_coverage_report(db_path: Path, out_dir: Path, *, list_cap: int = 200,
-                         lake: str | Path | None = None) -> Path:
+                          lake: str | Path | None = None) -> Path:
     """Render the report of the database at ``db_path`` (opened read-only) to ``out_dir/coverage.html``.
 
     Writes atomically (temporary file, then rename). Should the page ever exceed ``MAX_HTML_BYTES``, the

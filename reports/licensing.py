@@ -4,7 +4,7 @@ Public API::
 
     build_licensing_context(con, *, list_cap=200) -> LicensingContext
     render_licensing(context) -> str                       # HTML with every CSS rule inlined
-    write_licensing_report(db_path, out_dir, *, list_cap=200) -> Path   # out_dir/licensing.html
+    write_licensing_report(db_path, out_dir, *, list_cap=200, lake=None) -> Path   # out_dir/licensing.html
 
 It reads the views ``license_hours``, ``license_cost_daily``, ``license_cost_summary``,
 ``license_comparison``, ``license_gap``, ``license_overlap`` and ``machine_history`` and the table
@@ -461,7 +461,7 @@ def render_licensing(context: LicensingContext) -> str:
 
 
 def write_licensing_report(db_path: Path, out_dir: Path, *, list_cap: int = 200,
-                         lake: str | Path | None = None) -> Path:
+                          lake: str | Path | None = None) -> Path:
     """Render the report of the database at ``db_path`` (opened read-only) to ``out_dir/licensing.html``.
 
     Writes atomically (temporary file, then rename). Should the page ever exceed ``MAX_HTML_BYTES``, the

@@ -26,6 +26,7 @@ from transforms.data_tests import run_data_tests
 from transforms.history import (
     DERIVED,
     carried_fingerprints,
+    check_lake_models,
     export_current,
     register_past,
     register_saved_nights,
@@ -165,6 +166,7 @@ def build_database(settings: Settings, snapshot_date: date | None = None, *,
                    project: SqlProject | None = None) -> BuildResult:
     """Build the database for ``snapshot_date`` (default: the lake's newest) and publish it atomically."""
     project = project or SqlProject()
+    check_lake_models(project.models)
     lake_dir, target = settings.output.lake, settings.output.database_path
     snapshot_date = snapshot_date or latest_snapshot(lake_dir)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -179,12 +179,20 @@ def register_past(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapshot
     if not folders:
         _empty_past(con, derived)
         return 0
-    files = ", ".join(f"'{derived_dir(lake_dir, derived.name) / f / '*.parquet'}'" for f in folders)
     con.execute(f"""create or replace view {derived.past_view} as
         select * exclude (snapshot_date), snapshot_date
-        from read_parquet([{files}], hive_partitioning = true, union_by_name = true,
-                          hive_types = {{'snapshot_date': date}})""")
+        from {_local_partitions(lake_dir, derived.name, folders, nightly=True)}""")
     return len(folders)
+
+
+def _local_partitions(lake_dir: Path | str, name: str, partitions: list[str], *, nightly: bool) -> str:
+    """``read_parquet`` over ``partitions`` (folder names) of a local lake's ``derived/<name>``; ``nightly``:
+    with the partition's night as the ``snapshot_date`` column (a carried state's night is not one of its
+    columns)."""
+    files = ", ".join(f"'{derived_dir(lake_dir, name) / partition / '*.parquet'}'" for partition in partitions)
+    options = ("hive_partitioning = true, union_by_name = true, hive_types = {'snapshot_date': date}" if nightly
+               else "hive_partitioning = false")
+    return f"read_parquet([{files}], {options})"
 
 
 def _register_carried(con: duckdb.DuckDBPyConnection, storage: LakeStorage, derived: Derived,
@@ -316,6 +324,17 @@ def export_current(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapsho
     return _export(con, lake_dir, snapshot_date, SNAPSHOT_FACTS)
 
 
+def check_lake_models(models: dict[str, Model]) -> None:
+    """Refuse, before anything is built, a model materialized ``lake`` that the build does not save to the
+    lake (``DERIVED``): ``serve_from_lake`` would leave it pointing at the in-memory catalog, gone once the
+    database is published."""
+    saved = {derived.model for derived in DERIVED}
+    unsaved = sorted(name for name, model in models.items() if model.materialization == "lake" and name not in saved)
+    if unsaved:
+        raise ValueError(f"{', '.join(unsaved)}: materialized lake, but not saved to the lake "
+                         "(transforms.history.DERIVED)")
+
+
 def serve_from_lake(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapshot_date: date,
                     models: dict[str, Model]) -> None:
     """Once ``export_current`` has saved them, point the models materialized ``lake`` (built in memory, see
@@ -326,11 +345,6 @@ def serve_from_lake(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapsh
     A model that saved nothing (no interval on the first night) becomes an empty table, and on object storage
     each is copied into the file as before: a database built from a bucket keeps tonight's figures readable
     without attaching the lake (``transforms.inputs.attach_lake``)."""
-    saved = {derived.model for derived in DERIVED}
-    unsaved = sorted(name for name, model in models.items() if model.materialization == "lake" and name not in saved)
-    if unsaved:  # it would be left pointing at the in-memory catalog, gone once the database is published
-        raise ValueError(f"{', '.join(unsaved)}: materialized lake, but not saved to the lake "
-                         "(transforms.history.DERIVED)")
     local = LakeStorage.of(lake_dir).local
     for derived in DERIVED:
         model = models.get(derived.model)
@@ -345,12 +359,9 @@ def serve_from_lake(con: duckdb.DuckDBPyConnection, lake_dir: Path | str, snapsh
         if not (local and nights):
             con.execute(f"create table {derived.model} as select * from {WORK_CATALOG}.{derived.model}")
             continue
-        files = ", ".join(f"'{derived_dir(lake_dir, derived.name) / partition_name(night) / '*.parquet'}'"
-                          for night in nights)
-        # a carried state's partition is the night it was saved as, not one of its columns
-        partitioning = ("hive_partitioning = false" if derived.carried else
-                        "hive_partitioning = true, hive_types = {'snapshot_date': date}")
-        con.execute(f"create view {derived.model} as select {columns} from read_parquet([{files}], {partitioning})")
+        saved = _local_partitions(lake_dir, derived.name, [partition_name(night) for night in nights],
+                                  nightly=not derived.carried)
+        con.execute(f"create view {derived.model} as select {columns} from {saved}")
 
 
 def _prune_carried(lake_dir: Path | str, snapshot_date: date, derived: Derived) -> None:

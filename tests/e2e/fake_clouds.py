@@ -315,9 +315,9 @@ def running_fake_clouds(machines: int, *, seed: int = 42, snapshot_date: date,
         plan = [machine for machine in planned_machines(machines, seed) if machine.cloud in clouds]
         seeder = MotoSeeder(moto_url)
         ids = launch_ec2(seeder, DemoContext(seed, topo, snapshot_date), plan)
-        clouds = FakeClouds(machines, seed, topo, with_moto_ids(plan, ids), azure, ssm, cloudasset, seeder, ids)
-        clouds.load(snapshot_date)
-        yield clouds
+        fakes = FakeClouds(machines, seed, topo, with_moto_ids(plan, ids), azure, ssm, cloudasset, seeder, ids)
+        fakes.load(snapshot_date)
+        yield fakes
     finally:
         for fake in (cloudasset, azure, ssm):
             fake.stop()

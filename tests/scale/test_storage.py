@@ -293,28 +293,38 @@ def test_lake_url_setting_is_an_object_store_url_without_credentials():
             OutputSettings(lake_url=bad)
 
 
+def _settings_for(tmp_path, where, lake_url):
+    """Settings of a data folder ``where`` whose lake is in a bucket (``lake_url``) or, with None, beside it."""
+    from flows.settings import OutputSettings, PlanSettings, Settings
+
+    return Settings(output=OutputSettings(data_dir=tmp_path / where, lake_url=lake_url),
+                    plans=PlanSettings(aws_accounts={b.ACCOUNT: "p2"}))
+
+
+def _land_ec2(settings, night, instance_ids=("i-00000000000000a01",)):
+    """Land and commit one night of ``instance_ids`` running in one account-region."""
+    landing = Landing(settings.output.lake, night, extracted_at=datetime.combine(night, AT.timetz()))
+    with landing.writer("aws__ec2_instances", "acct") as writer:
+        for iid in instance_ids:
+            writer.write(b.ec2_instance(iid), account_id=b.ACCOUNT, region="eu-west-1", reservation_id="r-1")
+    landing.commit()
+
+
 def test_carried_states_are_carried_through_the_bucket_as_through_a_folder(s3, tmp_path):
     """Nightly builds on a lake in a bucket carry the timeline, the daily trends and the licensing month
     from the eve's saved states (not recomputed) and give the same figures as on a local lake."""
     from datetime import timedelta
 
-    from flows.settings import OutputSettings, PlanSettings, Settings
     from transforms.build import build_database
 
     carried = ("machine_timeline", "coverage_daily", "license_cost_daily", "license_month_machines",
                "license_month_nights")
     figures = {}
     for where, lake_url in (("bucket", s3.url("carried")), ("folder", None)):
-        settings = Settings(output=OutputSettings(data_dir=tmp_path / where, lake_url=lake_url),
-                            plans=PlanSettings(aws_accounts={b.ACCOUNT: "p2"}))
+        settings = _settings_for(tmp_path, where, lake_url)
         for n in range(3):
             night = DAY + timedelta(days=n)
-            landing = Landing(settings.output.lake, night, extracted_at=datetime.combine(night, AT.timetz()))
-            with landing.writer("aws__ec2_instances", "acct") as writer:
-                for iid in ("i-00000000000000a01", "i-00000000000000a02")[:n + 1]:
-                    writer.write(b.ec2_instance(iid), account_id=b.ACCOUNT, region="eu-west-1",
-                                 reservation_id="r-1")
-            landing.commit()
+            _land_ec2(settings, night, ("i-00000000000000a01", "i-00000000000000a02")[:n + 1])
             build_database(settings, night)
         with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
             past = dict(con.execute("select view_name, sql from duckdb_views() where schema_name = 'derived'"
@@ -341,21 +351,15 @@ def test_reports_and_queries_read_the_earlier_nights_of_a_lake_in_a_bucket(s3, t
     from typer.testing import CliRunner
 
     from flows.cli import app
-    from flows.settings import OutputSettings, PlanSettings, Settings
     from reports.publish import write_reports
     from transforms.build import build_database
 
     nights = [DAY + timedelta(days=n) for n in range(3)]  # the first night has no licence interval
     answers = {}
     for where, lake_url in (("bucket", s3.url("reports")), ("folder", None)):
-        settings = Settings(output=OutputSettings(data_dir=tmp_path / where, lake_url=lake_url),
-                            plans=PlanSettings(aws_accounts={b.ACCOUNT: "p2"}))
+        settings = _settings_for(tmp_path, where, lake_url)
         for night in nights:
-            landing = Landing(settings.output.lake, night, extracted_at=datetime.combine(night, AT.timetz()))
-            with landing.writer("aws__ec2_instances", "acct") as writer:
-                writer.write(b.ec2_instance("i-00000000000000a01"), account_id=b.ACCOUNT, region="eu-west-1",
-                             reservation_id="r-1")
-            landing.commit()
+            _land_ec2(settings, night)
             build_database(settings, night)
         if lake_url:
             with duckdb.connect(str(settings.output.database_path), read_only=True) as con:
@@ -382,21 +386,15 @@ def test_an_attached_bucket_does_not_read_twice_the_nights_a_catch_up_computed(s
     or ``license_hours`` counts those nights twice."""
     from datetime import timedelta
 
-    from flows.settings import OutputSettings, PlanSettings, Settings
     from transforms.build import build_database
     from transforms.inputs import attach_lake
 
     nights = [DAY + timedelta(days=n) for n in range(4)]
     hours = {}
     for where, lake_url in (("bucket", s3.url("catch-up")), ("folder", None)):
-        settings = Settings(output=OutputSettings(data_dir=tmp_path / where, lake_url=lake_url),
-                            plans=PlanSettings(aws_accounts={b.ACCOUNT: "p2"}))
+        settings = _settings_for(tmp_path, where, lake_url)
         for night in nights:
-            landing = Landing(settings.output.lake, night, extracted_at=datetime.combine(night, AT.timetz()))
-            with landing.writer("aws__ec2_instances", "acct") as writer:
-                writer.write(b.ec2_instance("i-00000000000000a01"), account_id=b.ACCOUNT, region="eu-west-1",
-                             reservation_id="r-1")
-            landing.commit()
+            _land_ec2(settings, night)
             if night < nights[-1]:
                 build_database(settings, night)
         storage = LakeStorage.of(settings.output.lake)
